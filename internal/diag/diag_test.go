@@ -1,0 +1,48 @@
+package diag
+
+import "testing"
+
+func TestLong(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Problem
+		want string
+	}{
+		{
+			name: "caret under the column",
+			p: Problem{
+				Pos: Pos{File: "tcp.smtp", Line: 3, Col: 9}, Severity: Error,
+				Msg: "unknown instruction", Text: "1.2.3.4:alow", Expected: "allow or deny",
+				Hint: "qmailctl tcp check",
+			},
+			want: "tcp.smtp:3:9: error: unknown instruction\n    1.2.3.4:alow\n            ^\n  expected allow or deny\n  hint: qmailctl tcp check\n",
+		},
+		{
+			name: "control bytes are shown and the caret follows them",
+			p: Problem{
+				Pos: Pos{File: "f", Line: 1, Col: 3}, Severity: Warning,
+				Msg: "m", Text: "\tx\r",
+			},
+			want: "f:1:3: warning: m\n    \\tx\\r\n       ^\n",
+		},
+		{
+			name: "no line",
+			p:    Problem{Pos: Pos{File: "rcpthosts"}, Severity: Error, Msg: "missing"},
+			want: "rcpthosts: error: missing\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.Long(); got != tt.want {
+				t.Errorf("Long() =\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestError(t *testing.T) {
+	p := &Problem{Pos: Pos{File: "a", Line: 2, Col: 5}, Msg: "bad"}
+	if got, want := p.Error(), "a:2:5: bad"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
