@@ -1,0 +1,432 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+)
+
+// Match is the answer of one lookup, with what a trace needs to explain it.
+type Match struct {
+	// Matched is the documented meaning: the file lets the client or sender
+	// relay (for rcpthosts: the recipient is accepted as local).
+	Matched bool
+	// Entry is the deciding line; nil when nothing matched, when the file is
+	// missing, or when a cdb decided.
+	Entry *Entry
+	// Source is the file that decided ("relayclients", "morercpthosts.cdb",
+	// ...); "" when nothing matched.
+	Source string
+	// Probe is the key that hit; Probes every key tried, in order.
+	Probe  string
+	Probes []string
+	// Append is the documented string appended to every recipient
+	// (relayclients and relaydomains: the text after the colon).
+	Append string
+	// Reason is one sentence for a trace.
+	Reason string
+	// IndiMail is what IndiMail's qmail-smtpd code really does.
+	IndiMail Actual
+	// Warnings explain where IndiMail differs from the documented meaning,
+	// or what is risky about the match.
+	Warnings []string
+}
+
+// Actual is IndiMail's real result for a lookup. It differs from the
+// documented one for colon lines (never matched), CRLF lines (never matched)
+// and the string appended to recipients (the next line's text).
+type Actual struct {
+	// Matched: IndiMail grants relaying (rcpthosts: accepts as local).
+	Matched bool
+	// Entry is the line IndiMail matched; nil when a cdb decided or
+	// nothing matched.
+	Entry *Entry
+	// Append is the string IndiMail appends to every recipient; when
+	// AppendUnknown is set it is whatever lies past the file's data in
+	// memory, which cannot be predicted.
+	Append        string
+	AppendUnknown bool
+}
+
+// ClientProbes are the keys qmail-smtpd looks up in relayclients for a
+// client IP: the whole address, then each shorter prefix ending just after a
+// dot (10.1.1.5, 10.1.1., 10.1., 10.).
+func ClientProbes(ip string) []string {
+	var out []string
+	for i := len(ip); i > 0; i-- {
+		if i == len(ip) || ip[i-1] == '.' {
+			out = append(out, ip[:i])
+		}
+	}
+	return out
+}
+
+// HostProbes are the keys qmail-smtpd looks up in relaydomains for a client
+// host name: the whole name, each suffix starting at a dot, then the empty
+// string (a.b.example.com, .b.example.com, .example.com, .com, "").
+func HostProbes(host string) []string {
+	var out []string
+	for i := 0; i <= len(host); i++ {
+		if i == 0 || i == len(host) || host[i] == '.' {
+			out = append(out, host[i:])
+		}
+	}
+	return out
+}
+
+// DomainProbes are the keys qmail-smtpd looks up in rcpthosts and
+// morercpthosts.cdb for a recipient domain (already lower-cased): the whole
+// domain, then each suffix starting at a dot.
+func DomainProbes(domain string) []string {
+	var out []string
+	for i := 0; i < len(domain); i++ {
+		if i == 0 || domain[i] == '.' {
+			out = append(out, domain[i:])
+		}
+	}
+	return out
+}
+
+// MatchClient looks the client IP up in relayclients (f may be nil or
+// missing). ip is TCPREMOTEIP (TCP6REMOTEIP on IPv6 builds), as given.
+func (f *File) MatchClient(ip string) Match {
+	return f.matchWhole(RelayClients, ip, ClientProbes(ip))
+}
+
+// MatchHost looks the client host name up in relaydomains (f may be nil or
+// missing). host is TCPREMOTEHOST; an empty host is "unknown", as in
+// qmail-smtpd.
+func (f *File) MatchHost(host string) Match {
+	if host == "" {
+		host = "unknown"
+	}
+	return f.matchWhole(RelayDomains, host, HostProbes(host))
+}
+
+// matchWhole runs the constmap lookup of relayclients or relaydomains.
+func (f *File) matchWhole(kind Kind, subject string, probes []string) Match {
+	m := Match{Probes: probes}
+	name := kind.Name()
+	if f == nil || !f.Exists {
+		m.Reason = name + " does not exist"
+		return m
+	}
+	name = f.Kind.Name()
+	doc, docProbe := f.lookup(probes, func(e *Entry) string { return e.Key })
+	real, _ := f.lookup(probes, func(e *Entry) string {
+		if !e.IndiMailMatches() {
+			return "\x00" // never equal to a probe
+		}
+		return e.Text
+	})
+	if doc != nil {
+		m.Matched, m.Entry, m.Source, m.Probe, m.Append = true, doc, name, docProbe, doc.Value
+		m.Reason = fmt.Sprintf("%s line %d %s matches %s (key %s)", name, doc.Line, quoteText(doc.Text), subject, quoteText(docProbe))
+		if doc.Value != "" {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("the documented meaning of %s line %d appends %s to every recipient", name, doc.Line, quoteText(doc.Value)))
+		}
+	} else {
+		m.Reason = fmt.Sprintf("%s has no entry for %s", name, listProbes(probes))
+	}
+	if real != nil {
+		m.IndiMail = Actual{Matched: true, Entry: real}
+		m.IndiMail.Append, _ = real.IndiMailAppend()
+		m.IndiMail.AppendUnknown = real.pastEnd
+	}
+	switch {
+	case doc != nil && real == nil:
+		m.Warnings = append(m.Warnings, fmt.Sprintf("IndiMail's qmail-smtpd never matches %s line %d %s (%s), so it does not relay for this client",
+			name, doc.Line, quoteText(doc.Text), whyNever(doc)))
+	case doc != nil && real != doc:
+		m.Warnings = append(m.Warnings, fmt.Sprintf("IndiMail's qmail-smtpd never matches %s line %d %s (%s); it matches line %d %s instead",
+			name, doc.Line, quoteText(doc.Text), whyNever(doc), real.Line, quoteText(real.Text)))
+	}
+	if real != nil {
+		if real.pastEnd {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("IndiMail appends unpredictable bytes to every recipient when %s line %d matches (it is the last line; its \"value\" lies past the file's data)", name, real.Line))
+		} else {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("IndiMail appends the next line's text %s to every recipient when %s line %d matches", quoteText(real.next), name, real.Line))
+		}
+	}
+	return m
+}
+
+func whyNever(e *Entry) string {
+	if e.CR {
+		return `it ends in "\r"`
+	}
+	return "the colon is part of its key"
+}
+
+// lookup returns the entry whose key (as given by keyOf) equals the first
+// probe that has one, and that probe. Among equal keys the last line wins,
+// as in constmap, whose hash chains put later lines first.
+func (f *File) lookup(probes []string, keyOf func(*Entry) string) (*Entry, string) {
+	for _, p := range probes {
+		var hit *Entry
+		for i := range f.Entries {
+			if equalFoldASCII(keyOf(&f.Entries[i]), p) {
+				hit = &f.Entries[i]
+			}
+		}
+		if hit != nil {
+			return hit, p
+		}
+	}
+	return nil, ""
+}
+
+// MatchSender decides relaymailfrom for the envelope sender addr the way
+// IndiMail's address_match does with QREGEX unset: the sender is
+// lower-cased; relaymailfrom.cdb (rmfCDB, nil when absent) is searched first
+// and only with the full address; then, if the text file exists (rmf may be
+// nil or missing), an exact line, then @domain from the last @, then the
+// wildmat patterns in order, where "!" negates and the last matching line
+// wins. relaymailfrom.sql is not modelled. The error is a cdb read error.
+func MatchSender(rmf *File, rmfCDB *cdb.Reader, addr string) (Match, error) {
+	a := lowerASCII(addr)
+	m := Match{}
+	var why []string
+	if rmfCDB != nil {
+		m.Probes = append(m.Probes, a)
+		if a != "" {
+			_, ok, err := rmfCDB.Get([]byte(a))
+			if err != nil {
+				return m, fmt.Errorf("relaymailfrom.cdb: %w", err)
+			}
+			if ok {
+				m.Matched, m.Source, m.Probe = true, "relaymailfrom.cdb", a
+				m.Reason = fmt.Sprintf("relaymailfrom.cdb has the address %s", a)
+				m.IndiMail = Actual{Matched: true}
+				return m, nil
+			}
+		}
+		why = append(why, "relaymailfrom.cdb has no key "+quoteText(a))
+		if at := strings.LastIndexByte(a, '@'); at >= 0 {
+			if _, ok, err := rmfCDB.Get([]byte(a[at:])); err != nil {
+				return m, fmt.Errorf("relaymailfrom.cdb: %w", err)
+			} else if ok {
+				m.Warnings = append(m.Warnings, fmt.Sprintf("relaymailfrom.cdb has the key %s, but IndiMail looks up only the full address in the cdb, so it never matches there", a[at:]))
+			}
+		}
+	}
+	if rmf == nil || !rmf.Exists {
+		why = append(why, "relaymailfrom does not exist")
+		if rmfCDB != nil {
+			m.Warnings = append(m.Warnings, "relaymailfrom is missing (qmail-cdb -m moves it to relaymailfrom.bak): its @domain lines and patterns are not used")
+		}
+		m.Reason = strings.Join(why, "; ")
+		return m, nil
+	}
+	doc := rmf.senderLookup(a, false)
+	real := rmf.senderLookup(a, true)
+	for _, p := range doc.probes {
+		if len(m.Probes) == 0 || m.Probes[0] != p {
+			m.Probes = append(m.Probes, p)
+		}
+	}
+	m.Matched, m.Entry, m.Probe = doc.matched, doc.entry, doc.probe
+	if doc.entry != nil {
+		m.Source = "relaymailfrom"
+	}
+	m.IndiMail = Actual{Matched: real.matched, Entry: real.entry}
+	m.Reason = strings.Join(append(why, doc.reason), "; ")
+	if doc.matched != real.matched || doc.entry != real.entry {
+		m.Warnings = append(m.Warnings, "IndiMail's qmail-smtpd decides differently because of CRLF line endings: "+real.reason)
+	}
+	if o := doc.overridden; o != nil && doc.matched {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("relaymailfrom line %d %s would refuse this sender, but the exact-address and @domain lines are checked before patterns", o.Line, quoteText(o.Text)))
+	}
+	if doc.matched {
+		m.Warnings = append(m.Warnings, "relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session")
+	}
+	return m, nil
+}
+
+type senderResult struct {
+	matched    bool
+	entry      *Entry
+	probe      string
+	probes     []string
+	reason     string
+	overridden *Entry // a negated pattern matching the sender that an earlier step made moot
+}
+
+// senderLookup is IndiMail's wildmat_match on the lower-cased sender a.
+// indimail drops lines that IndiMail can never match (CRLF).
+func (f *File) senderLookup(a string, indimail bool) senderResult {
+	usable := func(e *Entry) bool { return !indimail || e.IndiMailMatches() }
+	r := senderResult{probes: []string{a}}
+	exact := func(key string) *Entry {
+		var hit *Entry
+		for i := range f.Entries {
+			if e := &f.Entries[i]; usable(e) && equalFoldASCII(e.body(), key) {
+				hit = e
+			}
+		}
+		return hit
+	}
+	// The wildmat step: the last matching line decides.
+	var last *Entry
+	for i := range f.Entries {
+		if e := &f.Entries[i]; usable(e) && Wildmat(e.Key, a) {
+			last = e
+		}
+	}
+	var refusing *Entry // what the wildmat step alone would decide, if a negation
+	if last != nil && last.Negate {
+		refusing = last
+	}
+	if e := exact(a); e != nil {
+		r.matched, r.entry, r.probe = true, e, a
+		r.reason = fmt.Sprintf("relaymailfrom line %d %s is the address %s", e.Line, quoteText(e.Text), a)
+		r.overridden = refusing
+		return r
+	}
+	if at := strings.LastIndexByte(a, '@'); at >= 0 {
+		d := a[at:]
+		r.probes = append(r.probes, d)
+		if e := exact(d); e != nil {
+			r.matched, r.entry, r.probe = true, e, d
+			r.reason = fmt.Sprintf("relaymailfrom line %d %s matches the domain of %s", e.Line, quoteText(e.Text), a)
+			r.overridden = refusing
+			return r
+		}
+	}
+	r.entry = last
+	switch e := r.entry; {
+	case e == nil:
+		r.reason = fmt.Sprintf("relaymailfrom has no line for %s and no pattern matches", listProbes(r.probes))
+	case e.Negate:
+		r.reason = fmt.Sprintf("the last matching pattern, relaymailfrom line %d %s, is a negation: %s may not relay", e.Line, quoteText(e.Text), a)
+	default:
+		r.matched, r.probe = true, a
+		r.reason = fmt.Sprintf("relaymailfrom line %d %s is the last pattern matching %s", e.Line, quoteText(e.Text), a)
+	}
+	return r
+}
+
+// MatchRcptHost decides whether the recipient address rcpt is local, as
+// qmail-smtpd's rcpthosts() does: an address without @ is always allowed;
+// otherwise the text after the last @, lower-cased, is probed whole and then
+// by each suffix starting at a dot, first in rcpthosts, then in
+// morercpthosts.cdb (more, nil when absent). A missing rcpthosts (nil or
+// Exists false) allows everything (an open relay) and more is not
+// consulted; an empty one allows nothing but addresses without @. The error
+// is a cdb read error.
+func MatchRcptHost(rcpthosts *File, more *cdb.Reader, rcpt string) (Match, error) {
+	m := Match{}
+	if rcpthosts == nil || !rcpthosts.Exists {
+		m.Matched, m.Source, m.IndiMail.Matched = true, "rcpthosts", true
+		m.Reason = "rcpthosts does not exist: every recipient is accepted, the server is an open relay"
+		m.Warnings = append(m.Warnings, "rcpthosts is missing: this server is an open relay (IndiMail's run script refuses to start without it)")
+		return m, nil
+	}
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		m.Matched, m.IndiMail.Matched = true, true
+		m.Reason = fmt.Sprintf("%s has no @: a local address is always allowed", quoteText(rcpt))
+		return m, nil
+	}
+	domain := lowerASCII(rcpt[at+1:])
+	m.Probes = DomainProbes(domain)
+	doc, docProbe := rcpthosts.lookup(m.Probes, func(e *Entry) string { return e.Key })
+	real, _ := rcpthosts.lookup(m.Probes, func(e *Entry) string {
+		if !e.IndiMailMatches() {
+			return "\x00"
+		}
+		return e.Key
+	})
+	if real != nil {
+		m.IndiMail = Actual{Matched: true, Entry: real}
+	}
+	if doc != nil {
+		m.Matched, m.Entry, m.Source, m.Probe = true, doc, "rcpthosts", docProbe
+		m.Reason = fmt.Sprintf("rcpthosts line %d %s matches %s", doc.Line, quoteText(doc.Text), domain)
+	}
+	if doc == nil || real == nil {
+		why := fmt.Sprintf("rcpthosts has no entry for %s", listProbes(m.Probes))
+		hit := ""
+		if more != nil {
+			for _, p := range m.Probes {
+				_, ok, err := more.Get([]byte(p))
+				if err != nil {
+					return m, fmt.Errorf("morercpthosts.cdb: %w", err)
+				}
+				if ok {
+					hit = p
+					break
+				}
+			}
+			if hit == "" {
+				why += "; nor has morercpthosts.cdb"
+			}
+		}
+		if hit != "" {
+			m.IndiMail.Matched = true
+			if doc == nil {
+				m.Matched, m.Source, m.Probe = true, "morercpthosts.cdb", hit
+				m.Reason = fmt.Sprintf("morercpthosts.cdb has the key %s for %s", hit, domain)
+			}
+		} else if doc == nil {
+			m.Reason = why
+		}
+	}
+	if m.Matched != m.IndiMail.Matched {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("IndiMail's qmail-smtpd never matches rcpthosts line %d %s (it ends in \"\\r\"), so it treats %s as remote", doc.Line, quoteText(doc.Text), domain))
+	}
+	if !m.Matched && domain != "" {
+		if sub := rcpthosts.lookupSubdomainOnly(domain); sub != nil {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("rcpthosts line %d %s matches only subdomains of %s, not %s itself", sub.Line, quoteText(sub.Text), domain, domain))
+		}
+	}
+	return m, nil
+}
+
+// lookupSubdomainOnly finds a ".domain" line for domain, the classic reason
+// why mail to the bare domain is refused.
+func (f *File) lookupSubdomainOnly(domain string) *Entry {
+	for i := range f.Entries {
+		if equalFoldASCII(f.Entries[i].Key, "."+domain) {
+			return &f.Entries[i]
+		}
+	}
+	return nil
+}
+
+// OpenCDB opens kind's cdb (relaymailfrom.cdb or morercpthosts.cdb) in the
+// control directory dir for MatchSender and MatchRcptHost. A missing cdb is
+// not an error: the Reader is nil.
+func OpenCDB(kind Kind, dir string) (*cdb.Reader, error) {
+	name := kind.CDBName()
+	if name == "" {
+		return nil, fmt.Errorf("%s is not compiled into a cdb", kind.Name())
+	}
+	r, err := cdb.Open(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// listProbes renders probe keys for a trace: "10.1.1.5, 10.1.1., 10.1., 10.".
+func listProbes(probes []string) string {
+	if len(probes) == 0 {
+		return "no key"
+	}
+	out := make([]string, len(probes))
+	for i, p := range probes {
+		if p == "" {
+			p = `"" (the empty key)`
+		}
+		out[i] = p
+	}
+	return strings.Join(out, ", ")
+}
