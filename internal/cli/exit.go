@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/tcprules"
+)
+
+// Exit statuses, as qmail admins know them from DJB's tools.
+const (
+	exitOK   = 0   // success, or "yes"
+	exitNo   = 1   // a clean "no": relay refused, findings reported
+	exitPerm = 100 // bad input or usage; nothing was written
+	exitTemp = 111 // temporary failure: I/O, lock, database
+)
+
+// exitError carries an exit status and a hint through cobra to Main.
+type exitError struct {
+	code  int
+	err   error
+	hint  string
+	quiet bool // the command has already told the admin
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// badInput marks err as the admin's mistake (exit 100), with the command that fixes it.
+func badInput(err error, hint string) error { return &exitError{code: exitPerm, err: err, hint: hint} }
+
+// usageErrorf is a bad command line (exit 100).
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: exitPerm, err: fmt.Errorf(format, args...)}
+}
+
+// errNo ends a command with exit 1 after it has printed its answer.
+var errNo = &exitError{code: exitNo, err: errors.New("no"), quiet: true}
+
+// exitCode maps an error to the exit status. This is the only place that
+// decides it: domain packages return plain errors and the types below.
+func exitCode(err error) int {
+	var ee *exitError
+	var p *diag.Problem
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &p),
+		errors.Is(err, tcprules.ErrDuplicate),
+		errors.Is(err, tcprules.ErrConflict),
+		errors.Is(err, tcprules.ErrNotFound):
+		return exitPerm
+	case errors.Is(err, safefile.ErrLocked):
+		return exitTemp
+	}
+	return exitTemp
+}
+
+// hintFor suggests the command that fixes a known error.
+func hintFor(err error) string {
+	var ee *exitError
+	if errors.As(err, &ee) && ee.hint != "" {
+		return ee.hint
+	}
+	switch {
+	case errors.Is(err, tcprules.ErrDuplicate):
+		return "nothing to do: the rule is already there (qmailctl tcp list)"
+	case errors.Is(err, tcprules.ErrConflict):
+		return "add --replace to replace it, or qmailctl tcp remove ADDRESS first"
+	case errors.Is(err, tcprules.ErrNotFound):
+		return "qmailctl tcp list shows the addresses in the file"
+	case errors.Is(err, safefile.ErrLocked):
+		return "another qmailctl is editing this directory; try again, or raise --lock-timeout"
+	}
+	return ""
+}
+
+// report prints err for a person on w: diagnostics in full, others on one
+// line, each followed by its hint.
+func report(w io.Writer, err error) {
+	var ee *exitError
+	if err == nil || errors.As(err, &ee) && ee.quiet {
+		return
+	}
+	var p *diag.Problem
+	if errors.As(err, &p) {
+		fmt.Fprint(w, p.Long())
+		return
+	}
+	msg := err.Error()
+	fmt.Fprintf(w, "qmailctl: error: %s\n", strings.TrimPrefix(msg, "qmailctl: "))
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(w, "  hint: %s\n", h)
+	}
+}
+
+// worst combines per-file results: a temporary failure outranks bad input,
+// which outranks "no".
+func worst(codes ...int) int {
+	best := exitOK
+	rank := map[int]int{exitOK: 0, exitNo: 1, exitPerm: 2, exitTemp: 3}
+	for _, c := range codes {
+		if rank[c] > rank[best] {
+			best = c
+		}
+	}
+	return best
+}

@@ -1,0 +1,101 @@
+// Package cli is qmailctl's command line: one file per command group, and
+// exit.go, the one place that maps errors to exit statuses. The logic lives
+// in the domain packages; this package parses flags and prints.
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// app holds what every command shares: streams and global flags.
+type app struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	tty            bool // stdout is a terminal: tables instead of plain lines
+
+	tcpDir      string
+	controlDir  string
+	relayDB     string
+	lockTimeout time.Duration
+}
+
+// Main runs qmailctl with os.Args and returns the exit status.
+func Main() int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, tty: term.IsTerminal(int(os.Stdout.Fd()))}
+	return a.run(os.Args[1:])
+}
+
+func (a *app) run(args []string) int {
+	root := a.newRoot()
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	report(a.stderr, err)
+	return exitCode(err)
+}
+
+func (a *app) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "qmailctl",
+		Short: "Control relaying on qmail and IndiMail mail servers",
+		Long: `qmailctl edits and compiles the files that decide who may relay mail through a
+qmail or IndiMail server (tcp.smtp and its cdb, control/relayclients,
+relaydomains, relaymailfrom, rcpthosts, morercpthosts), and explains whether a
+message would be accepted and which rule, in which file, at which line,
+decided it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v (see %s --help)", err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.tcpDir, "tcp-dir", defaultTCPDir(), "directory of the tcprules files (tcp.smtp, ...)")
+	pf.StringVar(&a.controlDir, "control-dir", defaultControlDir(), "qmail control directory (also $CONTROLDIR)")
+	pf.StringVar(&a.relayDB, "relay-db", os.Getenv("QMAILCTL_RELAY_DB"), "relay table: mysql://... DSN or SQLite file (also $QMAILCTL_RELAY_DB)")
+	pf.DurationVar(&a.lockTimeout, "lock-timeout", 30*time.Second, "how long to wait for another qmailctl editing the same directory")
+
+	root.AddCommand(a.newCdbCmd(), a.newTCPCmd())
+	return root
+}
+
+// defaultTCPDir follows IndiMail (/etc/indimail/tcp), then classic qmail (/etc).
+func defaultTCPDir() string {
+	if isDir("/etc/indimail/tcp") {
+		return "/etc/indimail/tcp"
+	}
+	return "/etc"
+}
+
+// defaultControlDir is $CONTROLDIR, then IndiMail's, then classic qmail's.
+func defaultControlDir() string {
+	if d := os.Getenv("CONTROLDIR"); d != "" {
+		return d
+	}
+	if isDir("/etc/indimail/control") {
+		return "/etc/indimail/control"
+	}
+	return "/var/qmail/control"
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// rulesFile is the rules file a tcp command works on: --file, or tcp.smtp in --tcp-dir.
+func (a *app) rulesFile(file string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(a.tcpDir, "tcp.smtp")
+}

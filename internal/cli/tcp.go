@@ -1,0 +1,510 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/tcprules"
+)
+
+func (a *app) newTCPCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tcp",
+		Short: "List, edit, check and explain tcprules files (tcp.smtp)",
+		Long: `The tcp commands work on one tcprules file, tcp.smtp in --tcp-dir unless
+--file names another. tcpserver -x reads its compiled cdb for every connection,
+so a rule that sets RELAYCLIENT lets every client it matches relay.
+
+Edits keep every other line byte for byte, are refused if they would not take
+effect, and recompile the cdb (unless --no-cdb).`,
+	}
+	var file string
+	cmd.PersistentFlags().StringVar(&file, "file", "", "rules file (default tcp.smtp in --tcp-dir)")
+	cmd.AddCommand(a.newTCPListCmd(&file), a.newTCPAddCmd(&file), a.newTCPRemoveCmd(&file),
+		a.newTCPCheckCmd(&file), a.newTCPExplainCmd(&file))
+	return cmd
+}
+
+// loadRules reads and parses a rules file. A missing file is an empty one
+// when missingOK is set (tcp add creates it).
+func loadRules(path string, missingOK bool) (*tcprules.File, []diag.Problem, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && missingOK {
+		data, err = nil, nil
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, badInput(err, "check --tcp-dir or --file")
+		}
+		return nil, nil, err
+	}
+	f, probs := tcprules.Parse(path, data)
+	return f, probs, nil
+}
+
+type ruleJSON struct {
+	*tcprules.Rule
+	Action string   `json:"action"`
+	Keys   []string `json:"keys"`
+}
+
+func (a *app) newTCPListCmd(file *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the rules of a tcprules file",
+		Long: `List the rules of the file in order, with their line numbers: a table on a
+terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
+		Example: `  qmailctl tcp list
+  qmailctl tcp list --json | jq -r '.[] | select(.env[]?.name == "RELAYCLIENT") | .address'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.rulesFile(*file)
+			f, probs, err := loadRules(path, false)
+			if err != nil {
+				return err
+			}
+			a.warn(probs)
+			if asJSON {
+				out := []ruleJSON{}
+				for _, r := range f.Rules() {
+					if r.Env == nil {
+						r.Env = []tcprules.Var{}
+					}
+					out = append(out, ruleJSON{Rule: r, Action: r.Action(), Keys: r.Keys()})
+				}
+				return a.printJSON(out)
+			}
+			var rows [][]string
+			for _, r := range f.Rules() {
+				rows = append(rows, []string{fmt.Sprint(r.Line), displayAddress(r.Address), r.Action(), formatEnv(r.Env)})
+			}
+			return a.printTable([]string{"line", "address", "action", "variables"}, rows)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
+	return cmd
+}
+
+func displayAddress(a string) string {
+	if a == "" {
+		return "(default)"
+	}
+	return a
+}
+
+func formatEnv(env []tcprules.Var) string {
+	var parts []string
+	for _, v := range env {
+		if v.Unset {
+			parts = append(parts, "!"+v.Name)
+		} else {
+			parts = append(parts, fmt.Sprintf("%s=%q", v.Name, v.Value))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseEnvFlags turns NAME=VALUE and NAME (for --unset) flags into variables.
+func parseEnvFlags(set, unset []string, relay bool) ([]tcprules.Var, error) {
+	var env []tcprules.Var
+	if relay {
+		env = append(env, tcprules.Var{Name: "RELAYCLIENT"})
+	}
+	for _, s := range set {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return nil, usageErrorf("--env %q: expected NAME=VALUE", s)
+		}
+		env = append(env, tcprules.Var{Name: name, Value: value})
+	}
+	for _, n := range unset {
+		env = append(env, tcprules.Var{Name: n, Unset: true})
+	}
+	return env, nil
+}
+
+func (a *app) newTCPAddCmd(file *string) *cobra.Command {
+	var (
+		set, unset          []string
+		relay, replace, noC bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add ADDRESS allow|deny",
+		Short: "Add a rule and recompile the cdb",
+		Long: `Add a rule for ADDRESS: an IP (10.1.1.5), a prefix ending in a dot (10.1.1.),
+a range (10.1.1.1-9), a CIDR block (10.1.0.0/16, expanded into prefixes), a
+host rule (=mail.example.com, =.example.com), info@IP, or "" for the default.
+
+tcpserver uses the first record stored under a key, so the rule goes where it
+takes effect: before an earlier rule (a range, say) that stores the same key,
+otherwise at the end. An identical rule is refused; a different rule for the
+same address needs --replace. The cdb is recompiled unless --no-cdb.`,
+		Example: `  # let every host on 10.1.1.* relay (the seed's first recipe)
+  sudo qmailctl tcp add 10.1.1. allow --relay
+
+  # refuse one host, with a variable for the log
+  sudo qmailctl tcp add 192.0.2.7 deny
+
+  # IndiMail: relay for localhost without greylisting
+  sudo qmailctl tcp add 127. allow --relay --unset GREYIP`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageErrorf("tcp add takes ADDRESS and allow|deny (see qmailctl tcp add --help)")
+			}
+			if args[1] != "allow" && args[1] != "deny" {
+				return usageErrorf("tcp add: %q: expected allow or deny", args[1])
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 1 {
+				return []string{"allow", "deny"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := parseEnvFlags(set, unset, relay)
+			if err != nil {
+				return err
+			}
+			rule, probs, err := tcprules.NewRule(args[0], args[1] == "deny", env)
+			if err != nil {
+				return badInput(err, "")
+			}
+			a.warn(probs)
+			return a.editRules(*file, !noC, func(f *tcprules.File) (string, error) {
+				ed, err := f.Add(rule, replace)
+				if err != nil {
+					return "", err
+				}
+				msg := fmt.Sprintf("added %s:%d: %s", f.Name, ed.Line, rule.Text)
+				if ed.Replaced {
+					msg = fmt.Sprintf("replaced %s:%d: %s", f.Name, ed.Line, rule.Text)
+				}
+				if ed.Before != nil {
+					msg += "\n  " + ed.Note
+				}
+				return msg, nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&set, "env", "e", nil, "set a variable, NAME=VALUE (repeatable)")
+	fl.StringArrayVar(&unset, "unset", nil, "unset a variable, IndiMail's !NAME (repeatable)")
+	fl.BoolVar(&relay, "relay", false, `let the clients relay: set RELAYCLIENT=""`)
+	fl.BoolVar(&replace, "replace", false, "replace an existing rule for the same address")
+	fl.BoolVar(&noC, "no-cdb", false, "edit the file only; do not recompile the cdb")
+	return cmd
+}
+
+func (a *app) newTCPRemoveCmd(file *string) *cobra.Command {
+	var noC bool
+	cmd := &cobra.Command{
+		Use:     "remove ADDRESS",
+		Aliases: []string{"rm"},
+		Short:   "Remove the rules for an address and recompile the cdb",
+		Long: `Remove every rule whose address is exactly ADDRESS (as tcp list shows it; ""
+for the default rule), keeping all other lines byte for byte, and recompile the
+cdb unless --no-cdb.`,
+		Example: `  sudo qmailctl tcp remove 10.1.1.`,
+		Args:    cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			f, _, err := loadRules(a.rulesFile(*file), false)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			var addrs []string
+			for _, r := range f.Rules() {
+				addrs = append(addrs, r.Address+"\t"+r.Text)
+			}
+			return addrs, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.editRules(*file, !noC, func(f *tcprules.File) (string, error) {
+				removed, err := f.Remove(args[0])
+				if err != nil {
+					return "", err
+				}
+				var lines []string
+				for _, r := range removed {
+					lines = append(lines, fmt.Sprintf("removed %s:%d: %s", f.Name, r.Line, r.Text))
+				}
+				return strings.Join(lines, "\n"), nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&noC, "no-cdb", false, "edit the file only; do not recompile the cdb")
+	return cmd
+}
+
+// editRules applies edit to the rules file under the directory lock, writes
+// it atomically, and recompiles its cdb. A file with syntax errors is not
+// edited: the admin fixes it first.
+func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (string, error)) error {
+	path := a.rulesFile(file)
+	l, err := safefile.LockDir(filepath.Dir(path), a.lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	f, probs, err := loadRules(path, true)
+	if err != nil {
+		return err
+	}
+	if e := diag.FirstError(probs); e != nil {
+		return e
+	}
+	msg, err := edit(f)
+	if err != nil {
+		return err
+	}
+	data := f.Bytes()
+	if err := l.WriteFile(path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, msg)
+	if !compile {
+		fmt.Fprintf(a.stderr, "qmailctl: %s.cdb not recompiled: run qmailctl cdb %s\n", path, path)
+		return nil
+	}
+	st, _, err := tcprules.Build(l, path, path+".cdb")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s.cdb: %d rules, %d records\n", path, st.Rules, st.Records)
+	return nil
+}
+
+type checkJSON struct {
+	File     string         `json:"file"`
+	Rules    int            `json:"rules"`
+	CDB      string         `json:"cdb"`
+	Stale    bool           `json:"stale"`
+	Problems []diag.Problem `json:"problems"`
+}
+
+func (a *app) newTCPCheckCmd(file *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Find syntax errors, dead rules and a stale cdb",
+		Long: `Check a rules file the way tcprules never does: every syntax error with its
+line and column; lines tcprules silently skips (no colon, only white space);
+rules that can never match (a CIDR block or a range written for the wrong
+tool, leading spaces, upper-case host names, an IPv6 address not written the
+way tcpserver prints it); rules shadowed by an earlier identical key; a
+non-empty RELAYCLIENT; and a cdb that differs from its source.`,
+		Example: `  qmailctl tcp check
+  qmailctl tcp check --file /etc/tcp.smtp --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.rulesFile(*file)
+			f, probs, err := loadRules(path, false)
+			if err != nil {
+				return err
+			}
+			if diag.FirstError(probs) == nil {
+				probs = append(probs, f.Shadowed()...)
+			}
+			out := checkJSON{File: path, Rules: len(f.Rules()), CDB: path + ".cdb"}
+			if stale, why, err := tcprules.Stale(path, path+".cdb"); err == nil && stale {
+				out.Stale = true
+				probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
+					Msg: "stale: " + why + "; tcpserver still uses the old rules", Hint: "qmailctl cdb " + path})
+			}
+			tcprules.SortProblems(probs)
+			out.Problems = problemsOrEmpty(probs)
+			if asJSON {
+				if err := a.printJSON(out); err != nil {
+					return err
+				}
+			} else {
+				printProblems(a.stdout, probs, diag.Info)
+				if len(probs) == 0 {
+					fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", path, out.Rules)
+				}
+			}
+			switch worstSeverity(probs) {
+			case diag.Error:
+				return &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
+			case diag.Warning:
+				return errNo
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
+	return cmd
+}
+
+func worstSeverity(probs []diag.Problem) diag.Severity {
+	s := diag.Info
+	for _, p := range probs {
+		if p.Severity > s {
+			s = p.Severity
+		}
+	}
+	return s
+}
+
+type explainJSON struct {
+	IP      string         `json:"ip"`
+	Host    *string        `json:"host"`
+	Info    *string        `json:"info"`
+	Matched bool           `json:"matched"`
+	Key     string         `json:"key"`
+	Action  string         `json:"action"`
+	Env     []tcprules.Var `json:"env"`
+	Unset   []string       `json:"unset"`
+	File    string         `json:"file"`
+	Line    int            `json:"line"`
+	Rule    string         `json:"rule"`
+	CDB     string         `json:"cdb"`
+	Tried   []string       `json:"tried"`
+	Stale   bool           `json:"stale"`
+}
+
+func (a *app) newTCPExplainCmd(file *string) *cobra.Command {
+	var (
+		host, info string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "explain IP",
+		Short: "Say what tcpserver does with a connection, and which rule decides",
+		Long: `Look IP up in the compiled cdb exactly as tcpserver -x does (info@ip,
+info@=host, ip, =host, prefixes, =.suffix, =, the default) and print the
+decision, the variables the child gets, and the source file and line of the
+rule: tcprulescheck, with the answer to "why". IPv4-mapped and IPv6 addresses
+are normalised as tcpserver prints them. Exit 0 whether the connection is
+allowed or denied.`,
+		Example: `  qmailctl tcp explain 10.1.1.5
+  qmailctl tcp explain 192.0.2.7 --host mail.example.com --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := a.rulesFile(*file)
+			ip, err := tcprules.NormalizeIP(args[0])
+			if err != nil {
+				return badInput(err, "give the client address as tcpserver reports it, e.g. 10.1.1.5 or 2001:db8::5")
+			}
+			q := tcprules.Query{IP: ip, Host: host, HasHost: cmd.Flags().Changed("host"), Info: info, HasInfo: cmd.Flags().Changed("info")}
+			out, err := explain(path, q)
+			if err != nil {
+				return err
+			}
+			if out.Stale {
+				fmt.Fprintf(a.stderr, "qmailctl: warning: %s.cdb is older than %s; tcpserver uses the cdb\n  hint: qmailctl cdb %s\n", path, path, path)
+			}
+			if asJSON {
+				return a.printJSON(out)
+			}
+			a.printExplain(out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&host, "host", "", "client host name (TCPREMOTEHOST); unset means tcpserver -H")
+	cmd.Flags().StringVar(&info, "info", "", "ident user (TCPREMOTEINFO); unset means tcpserver -R")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the decision as JSON")
+	return cmd
+}
+
+// explain looks q up in path's cdb and finds the source line of the rule.
+func explain(path string, q tcprules.Query) (explainJSON, error) {
+	out := explainJSON{IP: q.IP, CDB: path + ".cdb", Env: []tcprules.Var{}, Unset: []string{}, Action: "allow", File: path}
+	if q.HasHost {
+		out.Host = &q.Host
+	}
+	if q.HasInfo {
+		out.Info = &q.Info
+	}
+	r, err := cdb.Open(out.CDB)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, badInput(err, "qmailctl cdb "+path)
+		}
+		return out, err
+	}
+	defer r.Close()
+	d, err := tcprules.Lookup(r.Get, q)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", out.CDB, err)
+	}
+	out.Matched, out.Key, out.Tried = d.Matched, d.Key, d.Tried
+	if d.Deny {
+		out.Action = "deny"
+	}
+	for _, v := range d.Env {
+		if v.Unset {
+			out.Unset = append(out.Unset, v.Name)
+		} else {
+			out.Env = append(out.Env, v)
+		}
+	}
+	src, srcErr := os.Stat(path)
+	if dst, err := os.Stat(out.CDB); err == nil && srcErr == nil && src.ModTime().After(dst.ModTime()) {
+		out.Stale = true
+	}
+	if d.Matched && srcErr == nil {
+		if f, _, err := loadRules(path, false); err == nil {
+			if rule := f.FindKey(d.Key); rule != nil {
+				out.Line, out.Rule = rule.Line, rule.Text
+				deny, env := tcprules.Decode(rule.Data())
+				if deny != d.Deny || formatEnv(env) != formatEnv(d.Env) {
+					out.Stale = true
+				}
+			} else {
+				out.Stale = true
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *app) printExplain(e explainJSON) {
+	w := a.stdout
+	if !e.Matched {
+		fmt.Fprintf(w, "%s: no rule matches (tried %s)\n", e.IP, quoteKeys(e.Tried))
+		fmt.Fprintln(w, "allow connection, no variables set")
+		return
+	}
+	where := e.CDB
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	fmt.Fprintf(w, "%s: rule %q at %s\n", e.IP, e.Key, where)
+	if e.Rule != "" {
+		fmt.Fprintf(w, "    %s\n", e.Rule)
+	}
+	if len(e.Tried) > 1 {
+		fmt.Fprintf(w, "  tried first: %s\n", quoteKeys(e.Tried[:len(e.Tried)-1]))
+	}
+	for _, v := range e.Env {
+		fmt.Fprintf(w, "set environment variable %s=%s\n", v.Name, v.Value)
+	}
+	for _, n := range e.Unset {
+		fmt.Fprintf(w, "unset environment variable %s\n", n)
+	}
+	fmt.Fprintf(w, "%s connection\n", e.Action)
+}
+
+func quoteKeys(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = fmt.Sprintf("%q", k)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,125 @@
+package tcprules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"os"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+)
+
+// Build compiles the rules file src into dst (normally src + ".cdb") under
+// the caller's lock: the new cdb replaces the old one atomically, or, on a
+// syntax or I/O error, the old one stays exactly as it was.
+func Build(l *safefile.Lock, src, dst string) (Stats, []diag.Problem, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	defer in.Close()
+	var (
+		st    Stats
+		warns []diag.Problem
+	)
+	err = l.WriteFile(dst, func(f *os.File) error {
+		w, err := cdb.NewWriter(f)
+		if err != nil {
+			return err
+		}
+		st, warns, err = Compile(src, in, w)
+		if err != nil {
+			return err
+		}
+		return w.Finish()
+	})
+	var p *diag.Problem
+	if errors.As(err, &p) {
+		return st, warns, p // the position says it all; drop the "write X:" wrapping
+	}
+	return st, warns, err
+}
+
+// Stale reports whether the cdb at dst differs from what src compiles to,
+// comparing records rather than modification times: an edit made within the
+// same second as the last build, or a restored older file, is still seen. The
+// reason says what differs. A source with a syntax error is stale, with the
+// error returned.
+func Stale(src, dst string) (stale bool, reason string, err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return false, "", err
+	}
+	defer in.Close()
+	r, err := cdb.Open(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, "no cdb", nil
+	}
+	if err != nil {
+		return true, "unreadable cdb: " + err.Error(), nil
+	}
+	defer r.Close()
+
+	next, stop := iter.Pull2(func(yield func(record, error) bool) {
+		err := r.ForEach(func(k, d []byte) error {
+			if !yield(record{string(k), string(d)}, nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && err != errStop {
+			yield(record{}, err)
+		}
+	})
+	defer stop()
+	cmp := &comparer{next: next}
+	_, _, err = Compile(src, in, cmp)
+	if err != nil && !errors.Is(err, errDiffers) {
+		return true, "", err
+	}
+	if cmp.reason == "" {
+		if rec, err, ok := next(); ok {
+			if err != nil {
+				return true, "unreadable cdb: " + err.Error(), nil
+			}
+			cmp.reason = fmt.Sprintf("the cdb has record %q that the source no longer has", rec.key)
+		}
+	}
+	return cmp.reason != "", cmp.reason, nil
+}
+
+var (
+	errStop    = errors.New("stop")
+	errDiffers = errors.New("differs")
+)
+
+// comparer is an Adder that checks each compiled record against the next
+// record of an existing cdb.
+type comparer struct {
+	next   func() (record, error, bool)
+	reason string
+	n      int
+}
+
+func (c *comparer) Add(key, data []byte) error {
+	c.n++
+	rec, err, ok := c.next()
+	switch {
+	case !ok:
+		c.reason = fmt.Sprintf("the source has record %d (%q) that the cdb lacks", c.n, key)
+	case err != nil:
+		c.reason = "unreadable cdb: " + err.Error()
+	case rec.key != string(key) || !bytes.Equal([]byte(rec.data), data):
+		c.reason = fmt.Sprintf("record %d differs: the source gives %q, the cdb has %q", c.n, key, rec.key)
+	default:
+		return nil
+	}
+	return errDiffers
+}
+
+// record is one cdb record.
+type record struct{ key, data string }
