@@ -64,7 +64,8 @@ decided it.`,
 	pf.StringVar(&a.relayDB, "relay-db", os.Getenv("QMAILCTL_RELAY_DB"), "relay table: mysql://... DSN or SQLite file (also $QMAILCTL_RELAY_DB)")
 	pf.DurationVar(&a.lockTimeout, "lock-timeout", 30*time.Second, "how long to wait for another qmailctl editing the same directory")
 
-	root.AddCommand(a.newCdbCmd(), a.newTCPCmd())
+	root.AddCommand(a.newCdbCmd(), a.newTCPCmd(), a.newRelayCmd())
+	root.AddCommand(a.newControlCmds()...)
 	return root
 }
 
