@@ -12,7 +12,7 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 
 need=()
-for pkg in ucspi-tcp freecdb tinycdb mariadb-server mariadb-client bash-completion man-db; do
+for pkg in ucspi-tcp freecdb tinycdb mariadb-server mariadb-client bash-completion man-db time; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -548,3 +548,18 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("Finish after error = %v, want the sticky error", err)
 	}
 }
+
+func TestPositions(t *testing.T) {
+	r := open(t, build(t, []rec{{[]byte("a"), []byte("1")}, {[]byte("bb"), []byte("22")}, {[]byte("a"), []byte("333")}}))
+	pos, err := r.Positions([]byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "a"->"1" at 2048 is 8+1+1 bytes long; "bb"->"22" at 2058 is 12 bytes.
+	if len(pos) != 2 || pos[0] != 2048 || pos[1] != 2070 {
+		t.Errorf("Positions(a) = %v, want [2048 2070]", pos)
+	}
+	if pos, err := r.Positions([]byte("zz")); err != nil || len(pos) != 0 {
+		t.Errorf("Positions(zz) = %v, %v", pos, err)
+	}
+}

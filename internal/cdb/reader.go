@@ -205,6 +205,18 @@ func (r *Reader) GetAll(key []byte) ([][]byte, error) {
 	return all, nil
 }
 
+// Positions returns the file offsets of the records added with key, in
+// insertion order. Records lie in the file in the order they were added, so
+// a position tells which of several sources' lines stored a record.
+func (r *Reader) Positions(key []byte) ([]int64, error) {
+	var pos []int64
+	err := r.find(key, func(dpos int64, _ uint32) (bool, error) {
+		pos = append(pos, dpos-8-int64(len(key)))
+		return true, nil
+	})
+	return pos, err
+}
+
 // ForEach calls fn for every record in file (insertion) order, reading them
 // sequentially. key and data are valid only during the call. ForEach stops at
 // the first error from fn and returns it unchanged.

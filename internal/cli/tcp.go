@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -229,7 +230,9 @@ cdb unless --no-cdb.`,
 			}
 			var addrs []string
 			for _, r := range f.Rules() {
-				addrs = append(addrs, r.Address+"\t"+r.Text)
+				if r.Address != "" { // the default rule cannot be typed as a word
+					addrs = append(addrs, r.Address+"\t"+r.Text)
+				}
 			}
 			return addrs, cobra.ShellCompDirectiveNoFileComp
 		},
@@ -459,16 +462,20 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		out.Stale = true
 	}
 	if d.Matched && srcErr == nil {
-		if f, _, err := loadRules(path, false); err == nil {
-			if rule := f.FindKey(d.Key); rule != nil {
-				out.Line, out.Rule = rule.Line, rule.Text
-				deny, env := tcprules.Decode(rule.Data())
-				if deny != d.Deny || formatEnv(env) != formatEnv(d.Env) {
-					out.Stale = true
-				}
-			} else {
-				out.Stale = true
-			}
+		src, unmap, err := tcprules.MapFile(path)
+		if err != nil {
+			return out, err
+		}
+		defer unmap()
+		rule, err := tcprules.FindRule(src, r.Positions, d.Key)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", out.CDB, err)
+		}
+		if rule != nil {
+			out.Line, out.Rule = rule.Line, rule.Text
+		}
+		if rule == nil || !bytes.Equal(rule.Data(), d.Data) {
+			out.Stale = true // the source no longer says what the cdb does
 		}
 	}
 	return out, nil

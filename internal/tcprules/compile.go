@@ -40,7 +40,12 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 	)
 	br := bufio.NewReaderSize(r, 64<<10)
 	var long []byte
+	var plain, first bool // the address needs no warning; the next key is the first
 	emit := func(key []byte) {
+		if first {
+			// A range such as 10.1.1.1-9 is fine when its keys are.
+			first, plain = false, plain || plainAddress(key)
+		}
 		if addErr == nil {
 			addErr = w.Add(key, p.data)
 			st.Records++
@@ -89,22 +94,23 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 			continue
 		}
 		st.Rules++
-		if !plainAddress(p.addr) {
+		plain, first = plainAddress(p.addr), true
+		p.key = expandAddress(p.addr, p.key, emit)
+		if addErr != nil {
+			return st, warnings, fmt.Errorf("compile %s line %d: %w", name, st.Lines, addErr)
+		}
+		if !plain {
 			if m, h := addressWarning(p.addr); m != "" {
 				warn(problem(name, st.Lines, text, 1, diag.Warning, m, "", h))
 			}
 		}
-		if bytes.Contains(p.data, []byte("+RELAYCLIENT=")) {
+		if i := bytes.Index(p.data, []byte("+RELAYCLIENT=")); i >= 0 && p.data[i+len("+RELAYCLIENT=")] != 0 {
 			_, probs := parseRule(name, st.Lines, text, &parsed{})
 			for _, pr := range probs {
 				if pr.Severity == diag.Warning && bytes.Contains([]byte(pr.Msg), []byte("RELAYCLIENT")) {
 					warn(pr)
 				}
 			}
-		}
-		expandAddress(p.addr, emit)
-		if addErr != nil {
-			return st, warnings, fmt.Errorf("compile %s line %d: %w", name, st.Lines, addErr)
 		}
 		if err == io.EOF {
 			break

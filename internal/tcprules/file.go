@@ -146,7 +146,7 @@ func (f *File) Shadowed() []diag.Problem {
 				Pos:      diag.Pos{File: f.Name, Line: r.Line, Col: 1},
 				Severity: diag.Warning, Text: r.Text,
 				Msg:  fmt.Sprintf("never used: line %d already stores the same key, and tcpserver uses the first", by.Line),
-				Hint: fmt.Sprintf("qmailctl tcp remove %s, or merge the two lines", shellQuote(r.Address)),
+				Hint: fmt.Sprintf("delete line %d, or merge what it sets into line %d", r.Line, by.Line),
 			})
 		}
 	}

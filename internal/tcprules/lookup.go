@@ -56,7 +56,8 @@ type Decision struct {
 	Key     string   // the key that matched
 	Tried   []string // the keys tried, up to and including Key
 	Deny    bool
-	Env     []Var // variables set (and, IndiMail, unset) in order
+	Env     []Var  // variables set (and, IndiMail, unset) in order
+	Data    []byte // the record as stored
 }
 
 // Lookup finds the rule that decides q, as tcpserver does.
@@ -69,7 +70,7 @@ func Lookup(get Getter, q Query) (Decision, error) {
 			return d, err
 		}
 		if ok {
-			d.Matched, d.Key = true, k
+			d.Matched, d.Key, d.Data = true, k, data
 			d.Deny, d.Env = Decode(data)
 			return d, nil
 		}

@@ -73,7 +73,7 @@ func appendVar(b []byte, v Var) []byte {
 // dotted prefixes for a CIDR block.
 func (r *Rule) Keys() []string {
 	var keys []string
-	expandAddress([]byte(r.Address), func(k []byte) { keys = append(keys, string(k)) })
+	expandAddress([]byte(r.Address), nil, func(k []byte) { keys = append(keys, string(k)) })
 	return keys
 }
 
@@ -132,6 +132,7 @@ type parsed struct {
 	data    []byte // the encoded cdb value
 	vars    []Var  // filled only when wantVars is set
 	varCols []int  // column of each var, for diagnostics
+	key     []byte // scratch space for range keys
 }
 
 // parseLine parses one line (without its newline) as Debian's tcprules (with
@@ -249,16 +250,17 @@ func quoteName(q byte) string {
 // followed by "allow" or "deny" (ucspi-tcp-ipv6). For every line that plain
 // tcprules accepts this is also its first colon.
 func splitColon(line []byte) int {
-	for i := 0; i < len(line); i++ {
-		if line[i] != ':' {
-			continue
+	for off := 0; ; {
+		i := bytes.IndexByte(line[off:], ':')
+		if i < 0 {
+			return -1
 		}
-		rest := line[i+1:]
-		if bytes.HasPrefix(rest, []byte("allow")) || bytes.HasPrefix(rest, []byte("deny")) {
+		i += off
+		if rest := line[i+1:]; bytes.HasPrefix(rest, []byte("allow")) || bytes.HasPrefix(rest, []byte("deny")) {
 			return i
 		}
+		off = i + 1
 	}
-	return -1
 }
 
 // checkAddress rejects addresses that tcprules refuses: a malformed range.
@@ -314,26 +316,26 @@ func scanUlong(b []byte) uint64 {
 	return n
 }
 
-// expandAddress calls emit with every cdb key of an address, reusing one
-// buffer: ranges as tcprules' doaddressdata expands them, CIDR blocks as
+// expandAddress calls emit with every cdb key of an address, building range
+// keys in buf and returning it for reuse: ranges as tcprules' doaddressdata expands them, CIDR blocks as
 // their covering prefixes, anything else as itself. The address must have
 // passed checkAddress.
-func expandAddress(addr []byte, emit func(key []byte)) {
+func expandAddress(addr, buf []byte, emit func(key []byte)) []byte {
 	if bytes.IndexByte(addr, '=') >= 0 || bytes.IndexByte(addr, '@') >= 0 {
 		emit(addr)
-		return
+		return buf
 	}
 	if isCIDR(addr) {
 		keys, _ := cidrKeys(addr)
 		for _, k := range keys {
 			emit([]byte(k))
 		}
-		return
+		return buf
 	}
 	dash := bytes.IndexByte(addr, '-')
 	if dash < 0 {
 		emit(addr)
-		return
+		return buf
 	}
 	left := bytes.LastIndexByte(addr[:dash], '.') + 1
 	right := dash + 1 + indexOrLen(addr[dash+1:], '.')
@@ -341,13 +343,13 @@ func expandAddress(addr []byte, emit func(key []byte)) {
 	if top > 255 {
 		top = 255
 	}
-	var key [64]byte
-	buf := append(key[:0], addr[:left]...)
+	buf = append(buf[:0], addr[:left]...)
 	for n := bot; n <= top; n++ {
-		k := strconv.AppendUint(buf, n, 10)
-		k = append(k, addr[right:]...)
-		emit(k)
+		buf = strconv.AppendUint(buf[:left], n, 10)
+		buf = append(buf, addr[right:]...)
+		emit(buf)
 	}
+	return buf
 }
 
 // problem builds a diagnostic for line num of file.

@@ -1,0 +1,105 @@
+package tcprules
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+)
+
+// TestLocateAgreesWithFindKey checks the binary search against a plain scan
+// of the parsed file, for every key of large random files full of
+// duplicates, ranges and lines that store nothing.
+func TestLocateAgreesWithFindKey(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		g := &gen{r: rand.New(rand.NewPCG(seed, 9)), ipv6: seed == 2}
+		var b strings.Builder
+		for b.Len() < 400<<10 {
+			line := g.line() + "\n"
+			if _, probs := Parse("", []byte(line)); firstErrorLine(probs) == 0 {
+				b.WriteString(line)
+			}
+		}
+		src := []byte(b.String())
+		f, _ := Parse("tcp.smtp", src)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "tcp.smtp")
+		os.WriteFile(path, src, 0o644)
+		l, _ := safefile.LockDir(dir, time.Second)
+		if _, _, err := Build(l, path, path+".cdb"); err != nil {
+			t.Fatal(err)
+		}
+		l.Unlock()
+		r, err := cdb.Open(path + ".cdb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstRule := map[string]*Rule{} // what File.FindKey answers, for every key at once
+		for _, rule := range f.Rules() {
+			for _, k := range rule.Keys() {
+				if firstRule[k] == nil {
+					firstRule[k] = rule
+				}
+			}
+		}
+		checked := 0
+		for i, rule := range f.Rules() {
+			for _, k := range rule.Keys() {
+				if firstRule[k] != rule || i%41 != 0 {
+					continue // each key once, and a sample of them
+				}
+				pos, err := r.Positions([]byte(k))
+				if err != nil || len(pos) == 0 {
+					t.Fatalf("key %q: positions %v %v", k, pos, err)
+				}
+				loc, ok, err := Locate(src, r.Positions, k, pos[0])
+				want := firstRule[k]
+				if err != nil || !ok || loc.Line != want.Line || loc.Text != want.Text {
+					t.Fatalf("key %q: Locate = line %d %q (ok %v, %v), FindKey = line %d", k, loc.Line, loc.Text, ok, err, want.Line)
+				}
+				checked++
+			}
+		}
+		r.Close()
+		t.Logf("seed %d: %d keys located in %d bytes", seed, checked, len(src))
+	}
+}
+
+func firstErrorLine(probs []diagProblem) int {
+	for _, p := range probs {
+		if p.Severity == diagError {
+			return p.Line
+		}
+	}
+	return 0
+}
+
+func TestLocateStaleSource(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tcp.smtp")
+	os.WriteFile(path, []byte("10.1.1.:allow\n"), 0o644)
+	l, _ := safefile.LockDir(dir, time.Second)
+	Build(l, path, path+".cdb")
+	l.Unlock()
+	r, _ := cdb.Open(path + ".cdb")
+	defer r.Close()
+	// The source no longer has the key: no rule is found.
+	if rule, err := FindRule([]byte("10.2.2.:allow\n"), r.Positions, "10.1.1."); rule != nil || err != nil {
+		t.Errorf("FindRule on a stale source = %v, %v; want nil", rule, err)
+	}
+	// The source changed the rule: the line is found, and its data differs.
+	rule, err := FindRule([]byte("# new\n10.1.1.:deny\n"), r.Positions, "10.1.1.")
+	if err != nil || rule == nil || rule.Line != 2 || !rule.Deny {
+		t.Errorf("FindRule on a changed source = %+v, %v; want line 2, deny", rule, err)
+	}
+}
+
+type diagProblem = diag.Problem
+
+const diagError = diag.Error

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench.sh times qmailctl against the real tools on a large generated
+# tcp.smtp, in the same run, and prints the figures docs/benchmarks.md
+# records: compiling a 1,000,000-line file (wall time and peak memory,
+# qmailctl cdb vs Debian's tcprules) and one lookup in the result (qmailctl
+# tcp explain vs tcprulescheck, as whole processes).
+#
+#   scripts/bench.sh [LINES] [RUNS]      defaults: 1000000 lines, 5 runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines=${1:-1000000}
+runs=${2:-5}
+for tool in tcprules tcprulescheck /usr/bin/time; do
+	command -v "$tool" >/dev/null || { echo "bench.sh: $tool missing; run scripts/install-test-deps.sh" >&2; exit 111; }
+done
+
+work=$(mktemp -d /tmp/qmailctl-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/qmailctl" ./cmd/qmailctl
+q=$work/qmailctl
+
+# The mix: exact and prefix rules with RELAYCLIENT, ranges, host and suffix
+# rules, comments, and a default with a variable.
+awk -v n="$lines" 'BEGIN {
+	srand(1)
+	for (i = 0; i < n; i++) {
+		a = int(rand()*256); c = int(rand()*256); d = int(rand()*250)
+		m = i % 10
+		if (m < 4)       printf "10.%d.%d.%d:allow,RELAYCLIENT=\"\"\n", a, c, d
+		else if (m < 6)  printf "172.%d.%d.:allow,RELAYCLIENT=\"\",RBLSMTPD=\"\"\n", a, c
+		else if (m == 6) printf "192.168.%d.%d-%d:deny\n", a, d, d+3
+		else if (m == 7) printf "=mx%d.example%d.com:allow,QMAILQUEUE=\"/var/qmail/bin/qmail-scanner\"\n", a, c
+		else if (m == 8) printf "=.host%d.example.net:deny\n", a*256+c
+		else             printf "# comment %d\n", i
+	}
+	print ":allow,GREETDELAY=\"5\""
+}' > "$work/tcp.smtp"
+echo "input: $lines lines, $(du -h "$work/tcp.smtp" | cut -f1), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+
+# measure LABEL CMD...: wall seconds and max RSS (KiB) of one run.
+measure() {
+	local label=$1; shift
+	/usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>"$work/err" </dev/null || { cat "$work/err" >&2; exit 1; }
+	echo "$label $(cat "$work/t")" >> "$work/results"
+}
+: > "$work/results"
+for ((r = 0; r < runs; r++)); do   # interleaved, so load changes hit both alike
+	measure tcprules sh -c "tcprules '$work/a.cdb' '$work/a.tmp' < '$work/tcp.smtp'"
+	measure qmailctl "$q" cdb "$work/tcp.smtp"
+done
+cmp "$work/a.cdb" "$work/tcp.smtp.cdb" && echo "outputs: byte-identical ($(stat -c %s "$work/a.cdb") bytes)"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for tool in tcprules qmailctl; do
+	wall=$(awk -v t=$tool '$1==t {print $2}' "$work/results" | median)
+	rss=$(awk -v t=$tool '$1==t {print $3}' "$work/results" | sort -n | tail -1)
+	printf 'compile  %-9s median wall %6.3f s   peak RSS %6.1f MiB\n' "$tool" "$wall" "$(echo "$rss/1024" | bc -l)"
+done
+
+# One lookup as a whole process, many times: ns per run from date.
+lookup_runs=$((runs * 20))
+time_loop() {
+	local start end
+	start=$(date +%s%N)
+	for ((i = 0; i < lookup_runs; i++)); do "$@" >/dev/null; done
+	end=$(date +%s%N)
+	echo $(( (end - start) / lookup_runs / 1000 ))
+}
+ip=$(awk -F: '/^10\./ {print $1; exit}' "$work/tcp.smtp")
+check_us=$(TCPREMOTEIP=$ip time_loop tcprulescheck "$work/a.cdb")
+explain_us=$(time_loop "$q" --tcp-dir "$work" tcp explain "$ip")
+explain_fast_us=$(time_loop "$q" --tcp-dir "$work" tcp explain --no-source "$ip" 2>/dev/null || echo n/a)
+printf 'lookup   tcprulescheck          %6d us per process\n' "$check_us"
+printf 'lookup   qmailctl tcp explain   %6d us per process (with the source line)\n' "$explain_us"
