@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
@@ -17,6 +19,9 @@ import (
 
 // buildResult is what `qmailctl cdb` reports for one file.
 type buildResult struct {
+	// Kind is "tcprules" for a rules file, or the control file's name
+	// ("morercpthosts", "relaymailfrom").
+	Kind     string         `json:"kind"`
 	Source   string         `json:"source"`
 	CDB      string         `json:"cdb"`
 	Built    bool           `json:"built"`
@@ -31,24 +36,45 @@ func (a *app) newCdbCmd() *cobra.Command {
 	var force, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "cdb [FILE...]",
-		Short: "Compile rules files into the cdb tcpserver reads",
+		Short: "Compile rules files and control files into the cdbs the servers read",
 		Long: `Compile each tcprules file FILE into FILE.cdb, byte for byte what Debian's
 tcprules writes, atomically: tcpserver, which opens the cdb for every
 connection, sees the old complete file or the new one, never a mix, and needs
 no restart. The cdb keeps the mode and owner of the one it replaces; a new cdb
-is mode 0644 whatever the umask, so qmaild can read it under sudo.
+is mode 0644 whatever the umask, so qmaild can read it under sudo. A FILE named
+morercpthosts or relaymailfrom is a control file: it is compiled as qmail-cdb
+does (lower-cased lines, empty values), byte for byte what cdbmake writes.
 
 With no FILE, rebuild every rules file named tcp.* in --tcp-dir whose cdb is
-stale: its records differ from what the source compiles to (an edit in the same
-second, or a restored older file, is still caught). --force rebuilds them all.
+stale, and then, under the control directory's lock, morercpthosts.cdb and
+relaymailfrom.cdb in --control-dir when they are stale. Stale means the cdb's
+records differ from what the source compiles to (an edit in the same second,
+or a restored older file, is still caught). --force rebuilds them all. A
+control file without its text source is skipped (qmail-cdb -m moves the source
+to .bak and leaves the cdb in use). relaymailfrom.cdb is rebuilt only when it
+exists: IndiMail reads the text file without it, and creating one is a choice
+(qmailctl cdb CONTROLDIR/relaymailfrom). A control directory that does not
+exist is skipped when it comes from $CONTROLDIR or the default, and is an error
+when --control-dir names it.
 
 A syntax error leaves the old cdb exactly as it was and names the file, line
-and column.`,
-		Example: `  # after editing /etc/indimail/tcp/tcp.smtp by hand
+and column.
+
+EXIT STATUS
+  0    every cdb is up to date or was rebuilt
+  1    not used
+  100  a source has a syntax error, or --control-dir names no directory, or
+       bad usage; that cdb was left as it was
+  111  a file could not be read or written, or a directory lock was not
+       obtained within --lock-timeout`,
+		Example: `  # after editing /etc/indimail/tcp/tcp.smtp or control/morercpthosts by hand
   sudo qmailctl cdb
 
   # compile one file
-  qmailctl cdb /etc/tcp.smtp`,
+  qmailctl cdb /etc/tcp.smtp
+
+  # start using relaymailfrom.cdb (IndiMail then looks senders up there first)
+  sudo qmailctl cdb /etc/indimail/control/relaymailfrom`,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			files, _ := a.rulesFiles()
 			return files, cobra.ShellCompDirectiveDefault
@@ -56,8 +82,12 @@ and column.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			explicit := len(args) > 0
 			files := args
+			controlDir := ""
 			if !explicit {
 				var err error
+				if controlDir, err = a.cdbControlDir(cmd.Flags().Changed("control-dir")); err != nil {
+					return err
+				}
 				if files, err = a.rulesFiles(); err != nil {
 					return err
 				}
@@ -66,10 +96,14 @@ and column.`,
 				}
 			}
 			var results []buildResult
-			var codes []int
 			for _, f := range files {
-				r := a.build(f, force || explicit)
-				results = append(results, r)
+				results = append(results, a.build(f, force || explicit))
+			}
+			if controlDir != "" {
+				results = append(results, a.buildControlDir(controlDir, force)...)
+			}
+			var codes []int
+			for _, r := range results {
 				codes = append(codes, r.code)
 			}
 			if asJSON {
@@ -90,28 +124,122 @@ and column.`,
 	return cmd
 }
 
-// build compiles one rules file under the lock of its directory.
-func (a *app) build(src string, always bool) buildResult {
+// cdbJob is one cdb that `qmailctl cdb` brings up to date: how to tell
+// whether it is stale and how to build it, under its directory's lock.
+type cdbJob struct {
+	kind, src, dst string
+	stale          func() (bool, string, error)
+	build          func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error)
+}
+
+// tcpJob compiles a tcprules file into FILE.cdb.
+func tcpJob(src string) cdbJob {
 	dst := src + ".cdb"
-	r := buildResult{Source: src, CDB: dst, Problems: []diag.Problem{}}
-	fail := func(err error) buildResult {
-		r.code = exitCode(err)
-		if p, ok := err.(*diag.Problem); ok {
-			r.Problems = append(r.Problems, *p)
-		}
-		r.Error = err.Error()
-		return r
+	return cdbJob{kind: "tcprules", src: src, dst: dst,
+		stale: func() (bool, string, error) { return tcprules.Stale(src, dst) },
+		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) { return tcprules.Build(l, src, dst) },
 	}
+}
+
+// controlJob compiles the control file kind in dir into its cdb.
+func controlJob(kind control.Kind, dir string) cdbJob {
+	return cdbJob{kind: kind.Name(), src: filepath.Join(dir, kind.Name()), dst: filepath.Join(dir, kind.CDBName()),
+		stale: func() (bool, string, error) { return control.Stale(kind, dir) },
+		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
+			n, warns, err := control.Compile(kind, dir, l)
+			return tcprules.Stats{Rules: n, Records: n}, warns, err
+		},
+	}
+}
+
+// jobFor is the job for a FILE named on the command line: a control file
+// compiled into a cdb when its name says so, else a tcprules file.
+func jobFor(src string) cdbJob {
+	if k, ok := control.ParseKind(filepath.Base(src)); ok && k.CDBName() != "" {
+		return controlJob(k, filepath.Dir(src))
+	}
+	return tcpJob(src)
+}
+
+// build compiles one file named on the command line (or found in
+// --tcp-dir) under the lock of its directory.
+func (a *app) build(src string, always bool) buildResult {
+	j := jobFor(src)
 	l, err := safefile.LockDir(filepath.Dir(src), a.lockTimeout)
 	if err != nil {
-		return fail(err)
+		return j.failed(err)
 	}
 	defer l.Unlock()
+	return j.run(l, always)
+}
+
+// cdbControlDir is the control directory `qmailctl cdb` scans, or "" to
+// skip it: a directory that does not exist is skipped when it comes from
+// $CONTROLDIR or the default (a host with tcp rules only), and is bad input
+// when --control-dir names it.
+func (a *app) cdbControlDir(explicit bool) (string, error) {
+	if !explicit && !isDir(a.controlDir) {
+		return "", nil
+	}
+	return a.controlDirectory()
+}
+
+// buildControlDir rebuilds the stale control-file cdbs in dir, all under the
+// directory's lock: morercpthosts.cdb whenever its source exists, and
+// relaymailfrom.cdb only when both it and its source exist.
+func (a *app) buildControlDir(dir string, force bool) []buildResult {
+	var jobs []cdbJob
+	for _, k := range control.Kinds() {
+		j := controlJob(k, dir)
+		if k.CDBName() == "" || !exists(j.src) || k == control.RelayMailFrom && !exists(j.dst) {
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	var out []buildResult
+	l, err := safefile.LockDir(dir, a.lockTimeout)
+	if err != nil {
+		for _, j := range jobs {
+			out = append(out, j.failed(err))
+		}
+		return out
+	}
+	defer l.Unlock()
+	for _, j := range jobs {
+		out = append(out, j.run(l, force))
+	}
+	return out
+}
+
+// failed is the result of a job that could not run or build.
+func (j cdbJob) failed(err error) buildResult {
+	r := buildResult{Kind: j.kind, Source: j.src, CDB: j.dst, Problems: []diag.Problem{}}
+	return r.fail(err)
+}
+
+// fail records err in the result. A compiler may return its error among
+// its problems too (control.Compile does); it is listed once.
+func (r buildResult) fail(err error) buildResult {
+	r.code = exitCode(err)
+	if p, ok := err.(*diag.Problem); ok && !slices.Contains(r.Problems, *p) {
+		r.Problems = append(r.Problems, *p)
+	}
+	r.Error = err.Error()
+	return r
+}
+
+// run builds the job's cdb through l (which holds its directory) when it is
+// stale, or always.
+func (j cdbJob) run(l *safefile.Lock, always bool) buildResult {
+	r := buildResult{Kind: j.kind, Source: j.src, CDB: j.dst, Problems: []diag.Problem{}}
 	r.Reason = "requested"
 	if !always {
-		stale, why, err := tcprules.Stale(src, dst)
+		stale, why, err := j.stale()
 		if err != nil {
-			return fail(err)
+			return r.fail(err)
 		}
 		if !stale {
 			r.Reason = "up to date"
@@ -119,10 +247,10 @@ func (a *app) build(src string, always bool) buildResult {
 		}
 		r.Reason = why
 	}
-	st, warns, err := tcprules.Build(l, src, dst)
+	st, warns, err := j.build(l)
 	r.Stats, r.Problems = st, append(r.Problems, warns...)
 	if err != nil {
-		return fail(err)
+		return r.fail(err)
 	}
 	r.Built = true
 	return r
@@ -140,6 +268,8 @@ func (a *app) printBuilds(results []buildResult) {
 			fmt.Fprintf(a.stderr, "qmailctl: %s: not compiled; %s is unchanged\n", r.Source, r.CDB)
 		case r.Error != "":
 			fmt.Fprintf(a.stderr, "qmailctl: error: %s\n", r.Error)
+		case r.Built && r.Kind != "tcprules":
+			fmt.Fprintf(a.stdout, "%s: %d records (%s)\n", r.CDB, r.Stats.Records, r.Reason)
 		case r.Built:
 			fmt.Fprintf(a.stdout, "%s: %d rules, %d records (%s)\n", r.CDB, r.Stats.Rules, r.Stats.Records, r.Reason)
 		default:

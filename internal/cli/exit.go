@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
@@ -54,12 +56,13 @@ func exitCode(err error) int {
 	case errors.As(err, &p),
 		errors.Is(err, tcprules.ErrDuplicate),
 		errors.Is(err, tcprules.ErrConflict),
-		errors.Is(err, tcprules.ErrNotFound):
+		errors.Is(err, tcprules.ErrNotFound),
+		errors.Is(err, control.ErrDuplicate),
+		errors.Is(err, control.ErrNotFound),
+		errors.Is(err, relaytable.ErrInvalid):
 		return exitPerm
-	case errors.Is(err, safefile.ErrLocked):
-		return exitTemp
 	}
-	return exitTemp
+	return exitTemp // I/O, locks, the database: try again later
 }
 
 // hintFor suggests the command that fixes a known error.
@@ -75,6 +78,12 @@ func hintFor(err error) string {
 		return "add --replace to replace it, or qmailctl tcp remove ADDRESS first"
 	case errors.Is(err, tcprules.ErrNotFound):
 		return "qmailctl tcp list shows the addresses in the file"
+	case errors.Is(err, control.ErrDuplicate):
+		return "nothing to do: the entry is already in the file"
+	case errors.Is(err, control.ErrNotFound):
+		return "the list command of the file's group (qmailctl rcpthosts list, ...) shows its entries"
+	case errors.Is(err, relaytable.ErrDatabase):
+		return "check --relay-db (or $QMAILCTL_RELAY_DB) and that the database server is up"
 	case errors.Is(err, safefile.ErrLocked):
 		return "another qmailctl is editing this directory; try again, or raise --lock-timeout"
 	}

@@ -1,12 +1,571 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/control"
+	"github.com/qmailctl/qmailctl/internal/relay"
+	"github.com/qmailctl/qmailctl/internal/relaytable"
+	"github.com/qmailctl/qmailctl/internal/tcprules"
+)
 
 func (a *app) newRelayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Test and audit the relay decision; manage the relay table",
+		Long: `The relay commands answer "may this client send this message through us?" the
+way IndiMail's qmail-smtpd does, and check that the answer is what the admin
+meant:
+
+  relay test IP FROM RCPT...  replays the decision for one session, step by
+                              step, naming the file and line that decided
+  relay audit                 lints the whole configuration for open-relay
+                              risks and IndiMail's known relay traps
+  relay table                 manages the POP/IMAP-before-SMTP relay table
+                              that CHECKRELAY consults
+
+See qmailctl help relaying for how the files fit together.`,
 	}
-	cmd.AddCommand(a.newRelayTableCmd())
+	cmd.AddCommand(a.newRelayTestCmd(), a.newRelayAuditCmd(), a.newRelayTableCmd())
 	return cmd
+}
+
+// relayOpts are the flags of relay test.
+type relayOpts struct {
+	host, info, auth, service string
+	authNoRelay, asJSON       bool
+	env                       []string
+}
+
+func (a *app) newRelayTestCmd() *cobra.Command {
+	var o relayOpts
+	cmd := &cobra.Command{
+		Use:   "test IP FROM RCPT...",
+		Short: "Say whether a message would be accepted and relayed, and which rule decides",
+		Long: `Replay the relay decision IndiMail's qmail-smtpd makes for a client IP, an
+envelope sender (FROM) and one or more recipients (RCPT), step by step:
+tcp.smtp.cdb (as tcpserver -x looks it up), RELAYCLIENT, control/relayclients
+and relaydomains, SMTP AUTH, relaymailfrom.cdb and relaymailfrom, the
+@/%/! relay-probe check, rcpthosts and morercpthosts.cdb, and with CHECKRELAY
+the POP/IMAP-before-SMTP relay table. Each step prints one line, matched or
+not and why; "=>" marks the one that decided, with its file and line.
+
+Use it before and after changing a relay rule, or when a user reports "553
+sorry, that domain isn't allowed to be relayed": it names the rule to fix.
+Addresses are read as qmail-smtpd reads them (<> is the null sender; angle
+brackets are optional). The verdict follows IndiMail's documented semantics;
+where its code differs (colon lines in relayclients never match, a
+relaydomains miss cancels a relayclients hit, @domain keys in
+relaymailfrom.cdb never match, ...) a warning on stderr says so and what the
+code would reply instead.
+
+--service DIR reads a supervise service directory (IndiMail's
+/service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, and
+DIR/variables (envdir) as the environment; CONTROLDIR there overrides
+--control-dir unless that flag is given. --env NAME=VALUE adds to or
+overrides that environment (what the run script sets); the tcp.smtp rule's
+variables override both.
+
+Exit status: 0 when every recipient is accepted, 1 when any is refused, 100
+for bad input (an unparsable IP or address), 111 for I/O errors.
+
+With several recipients, --json prints the fields accepted, relaying, reply,
+decided_by, queued_as, trace and warnings for the recipient that speaks for
+the session (the first refused one, else the first one; accepted is true
+only when all are), plus "recipients", the same fields for each one.`,
+		Example: `  # may the office network relay to gmail?
+  qmailctl relay test 10.1.1.5 joe@example.com friend@gmail.com
+
+  # a user authenticates on the submission port
+  qmailctl relay test 203.0.113.9 joe@example.com friend@gmail.com --auth joe@example.com
+
+  # the exact service, with its run script and variables
+  qmailctl relay test 203.0.113.9 '<>' postmaster@example.com --service /service/qmail-smtpd.25
+
+  # script it
+  qmailctl relay test 192.0.2.7 a@example.net b@gmail.com --json | jq -r .reply`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 3 {
+				return usageErrorf("relay test takes IP FROM RCPT... (see qmailctl relay test --help)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.relayTest(cmd, o, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.host, "host", "", "client host name (TCPREMOTEHOST); unset means tcpserver -H")
+	fl.StringVar(&o.info, "info", "", "ident user (TCPREMOTEINFO); unset means tcpserver -R")
+	fl.StringVar(&o.auth, "auth", "", "the client authenticates as USER (SMTP AUTH succeeds)")
+	fl.BoolVar(&o.authNoRelay, "auth-no-relay", false, "with --auth: the account has IndiMail's NO_RELAY flag (authpgm exits 3)")
+	fl.StringArrayVarP(&o.env, "env", "e", nil, "set NAME=VALUE in qmail-smtpd's environment, as the run script does (repeatable)")
+	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x) and DIR/variables")
+	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
+	return cmd
+}
+
+// relayCtx is the loaded configuration of one relay test, and what to close.
+type relayCtx struct {
+	cfg      relay.Config
+	warnings []string
+	closers  []func()
+	store    *relaytable.Store
+}
+
+func (r *relayCtx) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
+	ip, err := tcprules.NormalizeIP(args[0])
+	if err != nil {
+		return badInput(fmt.Errorf("IP (first argument): %w", err), "give the client address as tcpserver reports it, e.g. 10.1.1.5 or 2001:db8::5")
+	}
+	if o.authNoRelay && !cmd.Flags().Changed("auth") {
+		return usageErrorf("--auth-no-relay needs --auth USER")
+	}
+	env, _, svc, err := a.serviceEnv(o.service, o.env)
+	if err != nil {
+		return err
+	}
+	controlDir := a.controlDir
+	if v, ok := env["CONTROLDIR"]; ok && v != "" && !cmd.Flags().Changed("control-dir") {
+		controlDir = v
+	}
+	rulesSrc, rulesCDB := filepath.Join(a.tcpDir, "tcp.smtp"), filepath.Join(a.tcpDir, "tcp.smtp.cdb")
+	if svc != nil {
+		rulesSrc, rulesCDB = svc.RulesSource, svc.RulesCDB
+	}
+	q := relay.Query{
+		IP: ip, Host: o.host, HasHost: cmd.Flags().Changed("host"),
+		Info: o.info, HasInfo: cmd.Flags().Changed("info"),
+		Auth: o.auth, HasAuth: cmd.Flags().Changed("auth"), AuthNoRelay: o.authNoRelay,
+		From: args[1], Rcpts: args[2:], Env: env, Now: time.Now(),
+	}
+	var warns []string
+	if svc != nil {
+		if svc.NoHostLookup && q.HasHost {
+			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -H: TCPREMOTEHOST is never set, so --host %q is what the server never sees", svc.Dir, q.Host))
+		}
+		if svc.NoInfoLookup && q.HasInfo {
+			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -R: TCPREMOTEINFO is never set, so --info %q is what the server never sees", svc.Dir, q.Info))
+		}
+	}
+	rc, err := a.loadRelayConfig(rulesSrc, rulesCDB, controlDir, env, svc)
+	if err != nil {
+		return err
+	}
+	defer rc.close()
+	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
+	if err != nil {
+		var ie *relay.InputError
+		if errors.As(err, &ie) {
+			return badInput(err, "give addresses as an SMTP client would: user@example.com, <user@example.com>, or <> for the null sender")
+		}
+		return err
+	}
+	warns = append(warns, rc.warnings...)
+	for _, w := range warns {
+		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
+	}
+	all := append(append([]string{}, warns...), res.Warnings...)
+	if o.asJSON {
+		if err := a.printJSON(relayJSON(res, q, all, rulesCDB, controlDir)); err != nil {
+			return err
+		}
+	} else {
+		a.printRelay(res, q)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
+		}
+	}
+	if !res.Accepted() {
+		return errNo
+	}
+	return nil
+}
+
+// serviceEnv builds the environment qmail-smtpd starts with: the service's
+// variables (when --service is given), then --env.
+func (a *app) serviceEnv(dir string, set []string) (map[string]string, string, *relay.Service, error) {
+	env := map[string]string{}
+	from := "--env"
+	var svc *relay.Service
+	if dir != "" {
+		var err error
+		svc, err = relay.ReadService(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, "", nil, badInput(fmt.Errorf("--service %s: %w", dir, err), "give a supervise service directory with a run script, e.g. /service/qmail-smtpd.25")
+			}
+			return nil, "", nil, fmt.Errorf("--service %s: %w", dir, err)
+		}
+		if svc.RulesCDB == "" {
+			return nil, "", nil, badInput(fmt.Errorf("--service %s: the run script's tcpserver has no -x rules.cdb", dir), "")
+		}
+		for k, v := range svc.Env {
+			env[k] = v
+		}
+		from = filepath.Join(dir, "variables")
+	}
+	for _, s := range set {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return nil, "", nil, usageErrorf("--env %q: expected NAME=VALUE", s)
+		}
+		env[name] = value
+	}
+	return env, from, svc, nil
+}
+
+// loadRelayConfig opens what relay test needs, cheaply: cdbs are looked up,
+// never read whole; the rules source is mapped and searched only for the
+// matching rule; staleness is a modification-time test (relay audit does
+// the exact one).
+func (a *app) loadRelayConfig(rulesSrc, rulesCDB, controlDir string, env map[string]string, svc *relay.Service) (*relayCtx, error) {
+	rc := &relayCtx{}
+	cfg := &rc.cfg
+	cfg.RulesCDB, cfg.RulesSource, cfg.ControlDir = rulesCDB, rulesSrc, controlDir
+	fail := func(err error) (*relayCtx, error) {
+		rc.close()
+		return nil, err
+	}
+	// The rules cdb is mapped: lookups touch a few pages, and its record
+	// order indexes the source (tcprules.FindRule).
+	var positions tcprules.Positions
+	m, err := mapFile(rulesCDB)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if svc == nil || !svc.AllowNoRules {
+			cfg.RulesMissing = true
+		}
+	case err != nil:
+		return fail(err)
+	default:
+		rc.closers = append(rc.closers, m.close)
+		r, err := cdb.New(bytes.NewReader(m.data), int64(len(m.data)))
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", rulesCDB, err))
+		}
+		cfg.Rules, positions = r.Get, r.Positions
+	}
+	if src, err := mapFile(rulesSrc); err == nil {
+		rc.closers = append(rc.closers, src.close)
+		cfg.FindRule = func(key string) (*tcprules.Rule, error) {
+			if positions == nil {
+				return nil, nil
+			}
+			return tcprules.FindRule(src.data, positions, key)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	} else if !cfg.RulesMissing {
+		rc.warnings = append(rc.warnings, fmt.Sprintf("%s does not exist: the rule's line cannot be shown", rulesSrc))
+	}
+	if w := newerThan(rulesSrc, rulesCDB); w != "" {
+		rc.warnings = append(rc.warnings, w+"; tcpserver uses the cdb: run qmailctl cdb "+rulesSrc)
+	}
+
+	load := func(k control.Kind) (*control.File, error) {
+		f, _, err := control.Load(k, controlDir)
+		if f == nil {
+			return nil, err
+		}
+		return f, nil // invalid lines are left out; qmailctl relay audit lists them
+	}
+	if cfg.RelayClients, err = load(control.RelayClients); err != nil {
+		return fail(err)
+	}
+	if cfg.RelayDomains, err = load(control.RelayDomains); err != nil {
+		return fail(err)
+	}
+	if cfg.RcptHosts, err = load(control.RcptHosts); err != nil {
+		return fail(err)
+	}
+	rmfPath := filepath.Join(controlDir, "relaymailfrom")
+	if m, err := mapFile(rmfPath); err == nil {
+		rc.closers = append(rc.closers, m.close)
+		cfg.RelayMailFrom = &relay.TextFile{Path: rmfPath, Data: m.data}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
+	for _, x := range []struct {
+		kind control.Kind
+		dst  *relay.CDB
+	}{{control.RelayMailFrom, &cfg.RelayMailFromCDB}, {control.MoreRcptHosts, &cfg.MoreRcptHostsCDB}} {
+		r, err := control.OpenCDB(x.kind, controlDir)
+		if err != nil {
+			return fail(err)
+		}
+		if r != nil {
+			rc.closers = append(rc.closers, func() { r.Close() })
+			*x.dst = r
+			src := filepath.Join(controlDir, x.kind.Name())
+			if w := newerThan(src, filepath.Join(controlDir, x.kind.CDBName())); w != "" {
+				rc.warnings = append(rc.warnings, w+"; qmail-smtpd reads the cdb: run qmailctl cdb")
+			}
+		}
+	}
+	if _, ok := env["CHECKRELAY"]; ok {
+		a.relayTableFor(rc, env)
+	}
+	return rc, nil
+}
+
+// relayTableFor connects the relay test to the relay table, lazily: the
+// database is opened only when a remote recipient reaches step 8.
+func (a *app) relayTableFor(rc *relayCtx, env map[string]string) {
+	dsn := a.relayDB
+	if dsn == "" {
+		if _, err := os.Stat(relaytable.DefaultSQLitePath); err != nil {
+			rc.cfg.RelayTableNote = "no --relay-db given and no " + relaytable.DefaultSQLitePath
+			return
+		}
+	}
+	table, err := relaytable.TableFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		rc.cfg.RelayTableNote = err.Error()
+		return
+	}
+	rc.cfg.RelayTable = func(ctx context.Context, from, ip string, now time.Time, minutes int) (relay.TableAnswer, error) {
+		if rc.store == nil {
+			s, err := relaytable.Open(ctx, dsn, table)
+			if err != nil {
+				return relay.TableAnswer{}, err
+			}
+			rc.store = s
+			rc.closers = append(rc.closers, func() { s.Close() })
+		}
+		res, err := rc.store.Check(ctx, from, ip, now, minutes)
+		if errors.Is(err, relaytable.ErrInvalid) {
+			return relay.TableAnswer{Detail: "the relay table cannot hold this sender or IP (" + err.Error() + "), so no row matches"}, nil
+		}
+		if err != nil {
+			return relay.TableAnswer{}, err
+		}
+		return tableAnswer(res, now), nil
+	}
+}
+
+// tableAnswer turns the relay table's answer into the engine's.
+func tableAnswer(res *relaytable.CheckResult, now time.Time) relay.TableAnswer {
+	ans := relay.TableAnswer{Allowed: res.Allowed(), IndiMailAllowed: res.Allowed() || len(res.IndiMailPrefix) > 0}
+	switch {
+	case res.Match != nil:
+		ans.Detail = fmt.Sprintf("%s logged in from %s %s ago", res.Match.Email, res.IP, now.Sub(res.Match.Time).Round(time.Second))
+	case res.Expired != nil:
+		ans.Detail = fmt.Sprintf("%s logged in from %s, but the grant expired %s ago", res.Expired.Email, res.IP, res.ExpiredAgo.Round(time.Second))
+	case len(res.OtherSenders) > 0:
+		ans.Detail = fmt.Sprintf("no row for %q at %s; %d other address(es) logged in from there (e.g. %s)", res.From, res.IP, len(res.OtherSenders), res.OtherSenders[0].Email)
+	case len(res.OtherIPs) > 0:
+		ans.Detail = fmt.Sprintf("%q logged in only from other IPs (e.g. %s)", res.From, res.OtherIPs[0].IP)
+	default:
+		ans.Detail = fmt.Sprintf("no row for %q at %s", res.From, res.IP)
+	}
+	return ans
+}
+
+// newerThan returns a warning when src was modified after its cdb: the
+// cheap staleness test of relay test.
+func newerThan(src, dst string) string {
+	s, err := os.Stat(src)
+	if err != nil {
+		return ""
+	}
+	d, err := os.Stat(dst)
+	if err != nil {
+		return ""
+	}
+	if s.ModTime().After(d.ModTime()) {
+		return fmt.Sprintf("%s is older than %s (stale)", dst, src)
+	}
+	return ""
+}
+
+// mapped is a file mapped into memory (tcprules.MapFile).
+type mapped struct {
+	data  []byte
+	close func()
+}
+
+// mapFile maps path into memory: the engine then reads only the pages it
+// touches, so a 1,000,000-line tcp.smtp costs only the search for its rule.
+func mapFile(path string) (*mapped, error) {
+	data, release, err := tcprules.MapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &mapped{data: data, close: release}, nil
+}
+
+// relayOut is the JSON of relay test (spec §4: accepted, relaying, reply,
+// decided_by, trace, warnings).
+type relayOut struct {
+	IP         string          `json:"ip"`
+	Host       *string         `json:"host"`
+	Info       *string         `json:"info"`
+	Auth       *string         `json:"auth"`
+	From       string          `json:"from"`
+	Accepted   bool            `json:"accepted"`
+	Relaying   bool            `json:"relaying"`
+	Reply      string          `json:"reply"`
+	DecidedBy  relay.Source    `json:"decided_by"`
+	QueuedAs   string          `json:"queued_as"`
+	Dropped    bool            `json:"dropped"`
+	IndiMail   *relay.Outcome  `json:"indimail,omitempty"`
+	Trace      []relay.Step    `json:"trace"`
+	Warnings   []string        `json:"warnings"`
+	Recipients []recipientOut  `json:"recipients"`
+	Env        []tcprules.Var  `json:"env"`
+	Config     relayConfigJSON `json:"config"`
+}
+
+type recipientOut struct {
+	Rcpt      string         `json:"rcpt"`
+	Accepted  bool           `json:"accepted"`
+	Relaying  bool           `json:"relaying"`
+	Local     bool           `json:"local"`
+	Reply     string         `json:"reply"`
+	DecidedBy relay.Source   `json:"decided_by"`
+	QueuedAs  string         `json:"queued_as"`
+	IndiMail  *relay.Outcome `json:"indimail,omitempty"`
+	Trace     []relay.Step   `json:"trace"`
+	Warnings  []string       `json:"warnings"`
+}
+
+type relayConfigJSON struct {
+	RulesCDB   string `json:"rules_cdb"`
+	ControlDir string `json:"control_dir"`
+}
+
+func relayJSON(res *relay.Result, q relay.Query, warnings []string, rulesCDB, controlDir string) relayOut {
+	out := relayOut{IP: res.IP, From: res.From.Addr, Dropped: res.Dropped, Env: res.Env, Warnings: warnings,
+		Accepted: res.Accepted(), Config: relayConfigJSON{RulesCDB: rulesCDB, ControlDir: controlDir}}
+	if q.HasHost {
+		out.Host = &q.Host
+	}
+	if q.HasInfo {
+		out.Info = &q.Info
+	}
+	if q.HasAuth {
+		out.Auth = &q.Auth
+	}
+	for _, v := range res.Recipients {
+		out.Recipients = append(out.Recipients, recipientOut{Rcpt: v.Rcpt.Addr, Accepted: v.Accepted, Relaying: v.Relaying,
+			Local: v.Local, Reply: v.Reply, DecidedBy: v.DecidedBy, QueuedAs: v.QueuedAs, IndiMail: v.IndiMail,
+			Trace: v.Trace, Warnings: v.Warnings})
+	}
+	d := res.Deciding()
+	out.Relaying, out.Reply, out.DecidedBy, out.QueuedAs, out.IndiMail, out.Trace = d.Relaying, d.Reply, d.DecidedBy, d.QueuedAs, d.IndiMail, d.Trace
+	return out
+}
+
+// printRelay tells the session as a short story: one line per step, "=>"
+// on the step that decided, then each recipient's reply.
+func (a *app) printRelay(res *relay.Result, q relay.Query) {
+	w := a.stdout
+	decisive := map[int]bool{}
+	nSession := 0
+	for _, v := range res.Recipients {
+		for i, st := range v.Trace {
+			if st.Phase != "rcpt" {
+				nSession = max(nSession, i+1)
+				if st.Decisive {
+					decisive[i] = true
+				}
+			}
+		}
+	}
+	conn := "connect from " + res.IP
+	var notes []string
+	if q.HasHost {
+		notes = append(notes, "host "+q.Host)
+	} else {
+		notes = append(notes, "no host name: as tcpserver -H")
+	}
+	if q.HasInfo {
+		notes = append(notes, "ident "+q.Info)
+	}
+	fmt.Fprintf(w, "%s (%s)\n", conn, strings.Join(notes, ", "))
+	phase := "connect"
+	line := func(st relay.Step, mark bool) {
+		m := "  "
+		if mark {
+			m = "=>"
+		}
+		loc := ""
+		if st.File != "" && st.Line > 0 {
+			loc = fmt.Sprintf("  [%s:%d]", st.File, st.Line)
+		}
+		fmt.Fprintf(w, "%s %d %-17s %-9s %s%s\n", m, st.Number, st.Step, st.Result, st.Detail, loc)
+	}
+	heading := func(p string) {
+		switch p {
+		case "auth":
+			fmt.Fprintln(w, "AUTH")
+		case "mail":
+			fmt.Fprintf(w, "MAIL FROM:<%s>\n", res.From.Addr)
+		}
+	}
+	first := res.Recipients[0].Trace
+	for i := 0; i < nSession; i++ {
+		if first[i].Phase != phase {
+			phase = first[i].Phase
+			heading(phase)
+		}
+		line(first[i], decisive[i])
+	}
+	for _, v := range res.Recipients {
+		fmt.Fprintf(w, "RCPT TO:<%s>\n", v.Rcpt.Addr)
+		for _, st := range v.Trace[nSession:] {
+			line(st, st.Decisive)
+		}
+		verdict := "refused"
+		if v.Accepted {
+			verdict = "accepted"
+			if v.Relaying {
+				verdict += ", relaying"
+			} else {
+				verdict += ", local"
+			}
+			verdict += ", queued as <" + v.QueuedAs + ">"
+		}
+		by := v.DecidedBy.Source
+		if v.DecidedBy.File != "" {
+			by = v.DecidedBy.File
+			if v.DecidedBy.Line > 0 {
+				by = fmt.Sprintf("%s:%d", v.DecidedBy.File, v.DecidedBy.Line)
+			}
+		}
+		fmt.Fprintf(w, "   -> %s (%s; decided by %s)\n", v.Reply, verdict, by)
+		if v.IndiMail != nil {
+			fmt.Fprintf(w, "   -> IndiMail's code instead: %s\n", describeOutcome(v.IndiMail))
+		}
+	}
+}
+
+func describeOutcome(o *relay.Outcome) string {
+	s := o.Reply
+	if o.Accepted {
+		s += ", queued as <" + o.QueuedAs
+		if o.QueuedUnknown {
+			s += "...unpredictable bytes"
+		}
+		s += ">"
+	}
+	return s
 }

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -66,6 +67,7 @@ decided it.`,
 
 	root.AddCommand(a.newCdbCmd(), a.newTCPCmd(), a.newRelayCmd())
 	root.AddCommand(a.newControlCmds()...)
+	usageArgs(root)
 	return root
 }
 
@@ -99,4 +101,24 @@ func (a *app) rulesFile(file string) string {
 		return file
 	}
 	return filepath.Join(a.tcpDir, "tcp.smtp")
+}
+
+// usageArgs makes cobra's argument-count errors bad usage (exit 100) in
+// every command, not the temporary failure an unknown error would be.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return err
+				}
+				return usageErrorf("%s: %v (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }

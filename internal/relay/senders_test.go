@@ -1,0 +1,65 @@
+package relay
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/qmailctl/qmailctl/internal/control"
+)
+
+// TestMatchSenderTextAgreesWithControl compares the one-pass matcher with
+// control.MatchSender (the reference model of IndiMail's wildmat_match) on
+// random relaymailfrom files and senders.
+func TestMatchSenderTextAgreesWithControl(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	users := []string{"joe", "ann", "Boss", "x"}
+	domains := []string{"example.com", "sub.example.com", "Example.org", "b.net"}
+	line := func() string {
+		u, d := users[rng.IntN(len(users))], domains[rng.IntN(len(domains))]
+		switch rng.IntN(8) {
+		case 0:
+			return "@" + d
+		case 1:
+			return "*@" + strings.ToLower(d)
+		case 2:
+			return "!*@" + strings.ToLower(d)
+		case 3:
+			return "!" + strings.ToLower(u+"@"+d)
+		case 4:
+			return strings.ToLower(u) + "@*"
+		case 5:
+			return "# comment"
+		}
+		return u + "@" + d
+	}
+	for n := 0; n < 2000; n++ {
+		var b strings.Builder
+		for i := rng.IntN(8); i >= 0; i-- {
+			b.WriteString(line())
+			if rng.IntN(6) == 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString("\n")
+		}
+		src := b.String()
+		f, _, err := control.Parse(control.RelayMailFrom, "rmf", []byte(src))
+		if err != nil {
+			t.Fatalf("generated an invalid file: %v\n%s", err, src)
+		}
+		sender := users[rng.IntN(len(users))] + "@" + domains[rng.IntN(len(domains))]
+		want, err := control.MatchSender(f, nil, sender)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := matchSenderText(&TextFile{Data: []byte(src)}, lowerASCII(sender))
+		wantLine := 0
+		if want.Entry != nil {
+			wantLine = want.Entry.Line
+		}
+		if got.doc.matched != want.Matched || got.doc.line != wantLine {
+			t.Fatalf("sender %s: got matched %v line %d, control %v line %d (%s) in:\n%s",
+				sender, got.doc.matched, got.doc.line, want.Matched, wantLine, want.Reason, src)
+		}
+	}
+}
