@@ -43,13 +43,10 @@ func (a *app) run(args []string) int {
 
 func (a *app) newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "qmailctl",
-		Short: "Control relaying on qmail and IndiMail mail servers",
-		Long: `qmailctl edits and compiles the files that decide who may relay mail through a
-qmail or IndiMail server (tcp.smtp and its cdb, control/relayclients,
-relaydomains, relaymailfrom, rcpthosts, morercpthosts), and explains whether a
-message would be accepted and which rule, in which file, at which line,
-decided it.`,
+		Use:           "qmailctl",
+		Short:         "Control relaying on qmail and IndiMail mail servers",
+		Long:          rootLong,    // help.go
+		Example:       rootExample, // help.go
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
@@ -68,6 +65,7 @@ decided it.`,
 	root.AddCommand(a.newCdbCmd(), a.newTCPCmd(), a.newRelayCmd())
 	root.AddCommand(a.newControlCmds()...)
 	usageArgs(root)
+	a.setupRoot(root) // help.go: help topics, version template, completion, __gen-docs
 	return root
 }
 
