@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -130,14 +131,18 @@ type cdbJob struct {
 	kind, src, dst string
 	stale          func() (bool, string, error)
 	build          func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error)
+	read           *atomic.Int64 // bytes of src read, for the progress line; nil if not counted
 }
 
 // tcpJob compiles a tcprules file into FILE.cdb.
 func tcpJob(src string) cdbJob {
 	dst := src + ".cdb"
-	return cdbJob{kind: "tcprules", src: src, dst: dst,
-		stale: func() (bool, string, error) { return tcprules.Stale(src, dst) },
-		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) { return tcprules.Build(l, src, dst) },
+	read := new(atomic.Int64)
+	return cdbJob{kind: "tcprules", src: src, dst: dst, read: read,
+		stale: func() (bool, string, error) { return tcprules.Stale(src, dst, read) },
+		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
+			return tcprules.Build(l, src, dst, read)
+		},
 	}
 }
 
@@ -170,7 +175,7 @@ func (a *app) build(src string, always bool) buildResult {
 		return j.failed(err)
 	}
 	defer l.Unlock()
-	return j.run(l, always)
+	return a.runJob(j, l, always)
 }
 
 // cdbControlDir is the control directory `qmailctl cdb` scans, or "" to
@@ -209,7 +214,7 @@ func (a *app) buildControlDir(dir string, force bool) []buildResult {
 	}
 	defer l.Unlock()
 	for _, j := range jobs {
-		out = append(out, j.run(l, force))
+		out = append(out, a.runJob(j, l, force))
 	}
 	return out
 }
@@ -233,7 +238,13 @@ func (r buildResult) fail(err error) buildResult {
 
 // run builds the job's cdb through l (which holds its directory) when it is
 // stale, or always.
-func (j cdbJob) run(l *safefile.Lock, always bool) buildResult {
+func (a *app) runJob(j cdbJob, l *safefile.Lock, always bool) buildResult {
+	var count func() int64
+	if j.read != nil {
+		count = func() int64 { return j.read.Load() >> 20 }
+	}
+	p := a.startProgress("compiling "+j.src, "MiB read", count)
+	defer p.stop()
 	r := buildResult{Kind: j.kind, Source: j.src, CDB: j.dst, Problems: []diag.Problem{}}
 	r.Reason = "requested"
 	if !always {

@@ -284,7 +284,7 @@ func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (st
 		fmt.Fprintf(a.stderr, "qmailctl: %s.cdb not recompiled: run qmailctl cdb %s\n", path, path)
 		return nil
 	}
-	st, _, err := tcprules.Build(l, path, path+".cdb")
+	st, _, err := tcprules.Build(l, path, path+".cdb", nil)
 	if err != nil {
 		return err
 	}
@@ -324,7 +324,7 @@ non-empty RELAYCLIENT; and a cdb that differs from its source.`,
 				probs = append(probs, f.Shadowed()...)
 			}
 			out := checkJSON{File: path, Rules: len(f.Rules()), CDB: path + ".cdb"}
-			if stale, why, err := tcprules.Stale(path, path+".cdb"); err == nil && stale {
+			if stale, why, err := tcprules.Stale(path, path+".cdb", nil); err == nil && stale {
 				out.Stale = true
 				probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
 					Msg: "stale: " + why + "; tcpserver still uses the old rules", Hint: "qmailctl cdb " + path})

@@ -30,7 +30,7 @@ func auditDir(t *testing.T, fs map[string]string, compile []string, modes map[st
 		}
 		switch c {
 		case "tcp/tcp.smtp":
-			if _, _, err := tcprules.Build(l, filepath.Join(dir, c), filepath.Join(dir, c+".cdb")); err != nil {
+			if _, _, err := tcprules.Build(l, filepath.Join(dir, c), filepath.Join(dir, c+".cdb"), nil); err != nil {
 				t.Fatal(err)
 			}
 		default:

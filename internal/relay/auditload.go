@@ -45,7 +45,7 @@ func LoadAudit(p AuditPaths) (*AuditInput, error) {
 		}
 		in.TCP, in.TCPProblems = tcprules.Parse(p.TCPSource, data)
 		if in.TCPCDB.Exists {
-			stale, why, err := tcprules.Stale(p.TCPSource, p.TCPCDB)
+			stale, why, err := tcprules.Stale(p.TCPSource, p.TCPCDB, nil)
 			if err == nil {
 				in.TCPStale = Staleness{Checked: true, Stale: stale, Reason: why}
 			}

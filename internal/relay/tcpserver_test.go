@@ -52,7 +52,7 @@ func TestRealTCPServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tcprules.Build(l, src, src+".cdb"); err != nil {
+	if _, _, err := tcprules.Build(l, src, src+".cdb", nil); err != nil {
 		t.Fatal(err)
 	}
 	l.Unlock()

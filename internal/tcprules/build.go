@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"iter"
 	"os"
+	"sync/atomic"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
@@ -16,12 +18,15 @@ import (
 // Build compiles the rules file src into dst (normally src + ".cdb") under
 // the caller's lock: the new cdb replaces the old one atomically, or, on a
 // syntax or I/O error, the old one stays exactly as it was.
-func Build(l *safefile.Lock, src, dst string) (Stats, []diag.Problem, error) {
-	in, err := os.Open(src)
+// If read is not nil, it counts the bytes of src read so far, for a
+// progress line.
+func Build(l *safefile.Lock, src, dst string, read *atomic.Int64) (Stats, []diag.Problem, error) {
+	f, err := os.Open(src)
 	if err != nil {
 		return Stats{}, nil, err
 	}
-	defer in.Close()
+	defer f.Close()
+	in := countReader(f, read)
 	var (
 		st    Stats
 		warns []diag.Problem
@@ -48,13 +53,14 @@ func Build(l *safefile.Lock, src, dst string) (Stats, []diag.Problem, error) {
 // comparing records rather than modification times: an edit made within the
 // same second as the last build, or a restored older file, is still seen. The
 // reason says what differs. A source with a syntax error is stale, with the
-// error returned.
-func Stale(src, dst string) (stale bool, reason string, err error) {
-	in, err := os.Open(src)
+// error returned. read counts the bytes of src read, as for Build.
+func Stale(src, dst string, read *atomic.Int64) (stale bool, reason string, err error) {
+	f, err := os.Open(src)
 	if err != nil {
 		return false, "", err
 	}
-	defer in.Close()
+	defer f.Close()
+	in := countReader(f, read)
 	r, err := cdb.Open(dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, "no cdb", nil
@@ -123,3 +129,22 @@ func (c *comparer) Add(key, data []byte) error {
 
 // record is one cdb record.
 type record struct{ key, data string }
+
+// countReader adds the bytes read from r to n, when n is not nil.
+func countReader(r io.Reader, n *atomic.Int64) io.Reader {
+	if n == nil {
+		return r
+	}
+	return &counting{r, n}
+}
+
+type counting struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -32,7 +32,7 @@ func TestLocateAgreesWithFindKey(t *testing.T) {
 		path := filepath.Join(dir, "tcp.smtp")
 		os.WriteFile(path, src, 0o644)
 		l, _ := safefile.LockDir(dir, time.Second)
-		if _, _, err := Build(l, path, path+".cdb"); err != nil {
+		if _, _, err := Build(l, path, path+".cdb", nil); err != nil {
 			t.Fatal(err)
 		}
 		l.Unlock()
@@ -85,7 +85,7 @@ func TestLocateStaleSource(t *testing.T) {
 	path := filepath.Join(dir, "tcp.smtp")
 	os.WriteFile(path, []byte("10.1.1.:allow\n"), 0o644)
 	l, _ := safefile.LockDir(dir, time.Second)
-	Build(l, path, path+".cdb")
+	Build(l, path, path+".cdb", nil)
 	l.Unlock()
 	r, _ := cdb.Open(path + ".cdb")
 	defer r.Close()

@@ -49,7 +49,7 @@ func TestLookupMatchesTcprulescheck(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, _, err = Build(l, src, src+".cdb")
+				_, _, err = Build(l, src, src+".cdb", nil)
 				l.Unlock()
 				if err == nil {
 					cdbs = append(cdbs, src+".cdb")

@@ -46,7 +46,7 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Build(l, src, src+".cdb"); err != nil {
+	if _, _, err := Build(l, src, src+".cdb", nil); err != nil {
 		t.Fatal(err)
 	}
 	l.Unlock()
