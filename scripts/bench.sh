@@ -69,6 +69,11 @@ time_loop() {
 ip=$(awk -F: '/^10\./ {print $1; exit}' "$work/tcp.smtp")
 check_us=$(TCPREMOTEIP=$ip time_loop tcprulescheck "$work/a.cdb")
 explain_us=$(time_loop "$q" --tcp-dir "$work" tcp explain "$ip")
-explain_fast_us=$(time_loop "$q" --tcp-dir "$work" tcp explain --no-source "$ip" 2>/dev/null || echo n/a)
+explain_default_us=$(time_loop "$q" --tcp-dir "$work" tcp explain 203.0.113.1)
+start_us=$(time_loop "$q" --version)
+true_us=$(time_loop /bin/true)
 printf 'lookup   tcprulescheck          %6d us per process\n' "$check_us"
-printf 'lookup   qmailctl tcp explain   %6d us per process (with the source line)\n' "$explain_us"
+printf 'lookup   qmailctl tcp explain   %6d us per process (rule near the top, with its source line)\n' "$explain_us"
+printf 'lookup   qmailctl tcp explain   %6d us per process (the default rule, last line of the file)\n' "$explain_default_us"
+printf 'floor    qmailctl --version     %6d us per process (Go start-up and package init)\n' "$start_us"
+printf 'floor    /bin/true              %6d us per process (fork and exec from this loop)\n' "$true_us"

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 )
 
@@ -56,7 +58,7 @@ func Locate(src []byte, positions Positions, key string, pos int64) (loc Locatio
 			stores := false
 			p.key = expandAddress(p.addr, p.key, func(k []byte) { stores = stores || string(k) == key })
 			if stores {
-				line := bytes.Count(src[:start], []byte("\n")) + 1
+				line := countLines(src[:start]) + 1
 				r, _ := parseRule("", line, text, &parsed{})
 				return Location{Line: line, Text: string(text), Rule: r}, true, nil
 			}
@@ -99,6 +101,32 @@ func probe(src []byte, from, hi int, positions Positions, p *parsed) (start, end
 		start = end
 	}
 	return 0, 0, span, false, nil
+}
+
+// countLines counts the newlines in b. Counting is the one cost of Locate
+// that grows with the file, so a long prefix is counted on every CPU at once.
+func countLines(b []byte) int {
+	const chunk = 4 << 20
+	parts := min(runtime.NumCPU(), len(b)/chunk)
+	if parts < 2 {
+		return bytes.Count(b, []byte("\n"))
+	}
+	counts := make([]int, parts)
+	var wg sync.WaitGroup
+	size := len(b) / parts
+	for i := range parts {
+		end := (i + 1) * size
+		if i == parts-1 {
+			end = len(b)
+		}
+		wg.Go(func() { counts[i] = bytes.Count(b[i*size:end], []byte("\n")) })
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // lineEnd is the offset just past the newline ending the line at start.

@@ -103,3 +103,12 @@ func TestLocateStaleSource(t *testing.T) {
 type diagProblem = diag.Problem
 
 const diagError = diag.Error
+
+func TestCountLines(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, 3 << 20} {
+		b := []byte(strings.Repeat("10.1.1.:allow\n", n))
+		if got := countLines(b); got != n {
+			t.Errorf("countLines of %d lines = %d", n, got)
+		}
+	}
+}
