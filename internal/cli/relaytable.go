@@ -60,6 +60,18 @@ func (a *app) openTable(ctx context.Context) (*relaytable.Store, error) {
 	return relaytable.Open(ctx, a.relayDB, table)
 }
 
+// openTableWindow opens the table and reads the relay window: --minutes
+// when given, else RELAY_CLEAR_MINUTES, else 60. The window is checked
+// first, so a bad value never touches the database.
+func (a *app) openTableWindow(cmd *cobra.Command, minutes int) (*relaytable.Store, int, error) {
+	window, err := clearMinutes(cmd, minutes)
+	if err != nil {
+		return nil, 0, err
+	}
+	s, err := a.openTable(cmd.Context())
+	return s, window, err
+}
+
 // clearMinutes is --minutes when given, else RELAY_CLEAR_MINUTES, else 60.
 func clearMinutes(cmd *cobra.Command, flag int) (int, error) {
 	if cmd.Flags().Changed("minutes") {
@@ -146,11 +158,7 @@ still lets its user relay (younger than the relay window).`,
   qmailctl relay table list --json | jq -r '.[] | select(.live) | .email'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			window, err := clearMinutes(cmd, minutes)
-			if err != nil {
-				return err
-			}
-			s, err := a.openTable(cmd.Context())
+			s, window, err := a.openTableWindow(cmd, minutes)
 			if err != nil {
 				return err
 			}
@@ -238,11 +246,7 @@ does not rebuild any cdb afterwards; relay test consults the table directly.`,
   qmailctl relay table clear --minutes 30`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			window, err := clearMinutes(cmd, minutes)
-			if err != nil {
-				return err
-			}
-			s, err := a.openTable(cmd.Context())
+			s, window, err := a.openTableWindow(cmd, minutes)
 			if err != nil {
 				return err
 			}
@@ -289,11 +293,7 @@ Exit 0 when FROM may relay, 1 when not.`,
 		Example: `  qmailctl relay table check joe@example.com 192.0.2.7`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			window, err := clearMinutes(cmd, minutes)
-			if err != nil {
-				return err
-			}
-			s, err := a.openTable(cmd.Context())
+			s, window, err := a.openTableWindow(cmd, minutes)
 			if err != nil {
 				return err
 			}

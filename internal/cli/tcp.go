@@ -88,7 +88,7 @@ terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
 			}
 			var rows [][]string
 			for _, r := range f.Rules() {
-				rows = append(rows, []string{fmt.Sprint(r.Line), displayAddress(r.Address), r.Action(), formatEnv(r.Env)})
+				rows = append(rows, []string{fmt.Sprint(r.Line), displayAddress(r.Address), r.Action(), tcprules.FormatVars(r.Env)})
 			}
 			return a.printTable([]string{"line", "address", "action", "variables"}, rows)
 		},
@@ -102,18 +102,6 @@ func displayAddress(a string) string {
 		return "(default)"
 	}
 	return a
-}
-
-func formatEnv(env []tcprules.Var) string {
-	var parts []string
-	for _, v := range env {
-		if v.Unset {
-			parts = append(parts, "!"+v.Name)
-		} else {
-			parts = append(parts, fmt.Sprintf("%s=%q", v.Name, v.Value))
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // parseEnvFlags turns NAME=VALUE and NAME (for --unset) flags into variables.

@@ -43,7 +43,7 @@ func records(source []byte) []record {
 		} else {
 			line, source = source, nil
 		}
-		key := trimBlanks(lowerASCII(string(line)))
+		key := trimBlanks(LowerASCII(string(line)))
 		if key != "" && key[0] != '#' {
 			out = append(out, record{key: key, line: num})
 		}

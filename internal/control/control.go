@@ -236,7 +236,7 @@ func Parse(kind Kind, path string, data []byte) (*File, []diag.Problem, error) {
 				continue
 			}
 		}
-		f.lines[num-1].ids = []string{lowerASCII(body)}
+		f.lines[num-1].ids = []string{LowerASCII(body)}
 		res, fd := check(kind, body)
 		if fd != nil {
 			if fd.hint == "" {
@@ -245,7 +245,7 @@ func Parse(kind Kind, path string, data []byte) (*File, []diag.Problem, error) {
 			add(num, l.text, diag.Error, fd)
 			continue
 		}
-		f.lines[num-1].ids = append(f.lines[num-1].ids, lowerASCII(res.identity()))
+		f.lines[num-1].ids = append(f.lines[num-1].ids, LowerASCII(res.identity()))
 		for i := range res.warns {
 			add(num, l.text, diag.Warning, &res.warns[i])
 		}
@@ -294,7 +294,7 @@ func (f *File) crossLineWarnings() []diag.Problem {
 	seen := map[string]*Entry{}
 	for i := range f.Entries {
 		e := &f.Entries[i]
-		id := lowerASCII(e.identity(f.Kind))
+		id := LowerASCII(e.identity(f.Kind))
 		if first, ok := seen[id]; ok {
 			warn(e, 1, fmt.Sprintf("duplicate of line %d (%s)", first.Line, quoteText(first.Text)),
 				"qmailctl "+f.Kind.Name()+" remove "+shellQuote(e.body())+" removes both; add it back once")
@@ -388,8 +388,9 @@ func (fd *finding) problem(file string, line int, text string, sev diag.Severity
 // trimBlanks strips trailing spaces and TABs, as control_readfile does.
 func trimBlanks(s string) string { return strings.TrimRight(s, " \t") }
 
-// lowerASCII lower-cases A-Z only, as qmail's case_lowerb does.
-func lowerASCII(s string) string {
+// LowerASCII lower-cases A-Z only, as qmail's case_lowerb does (Unicode
+// letters are left alone, unlike strings.ToLower).
+func LowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; 'A' <= c && c <= 'Z' {
 			b := []byte(s)
@@ -406,7 +407,7 @@ func lowerASCII(s string) string {
 
 // equalFoldASCII compares as constmap does: equal length, ASCII case folded.
 func equalFoldASCII(a, b string) bool {
-	return len(a) == len(b) && lowerASCII(a) == lowerASCII(b)
+	return len(a) == len(b) && LowerASCII(a) == LowerASCII(b)
 }
 
 // quoteText quotes s for a message, showing control bytes.

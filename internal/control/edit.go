@@ -32,7 +32,7 @@ func (f *File) Add(entry string) ([]byte, error) {
 		p := fd.problem(f.Kind.Name(), 0, entry, diag.Error)
 		return nil, &p
 	}
-	id := lowerASCII(res.identity())
+	id := LowerASCII(res.identity())
 	for i, l := range f.lines {
 		if slices.Contains(l.ids, id) {
 			return nil, fmt.Errorf("%s: line %d already has %s: %w", f.Path, i+1, quoteText(trimBlanks(l.text)), ErrDuplicate)
@@ -57,10 +57,10 @@ func (f *File) Add(entry string) ([]byte, error) {
 // Remove does not change f.
 func (f *File) Remove(key string) ([]byte, error) {
 	k := trimBlanks(strings.TrimSuffix(trimBlanks(key), "\r"))
-	want := []string{lowerASCII(k)}
+	want := []string{LowerASCII(k)}
 	if k != "" {
 		if res, fd := check(f.Kind, k); fd == nil {
-			want = append(want, lowerASCII(res.identity()))
+			want = append(want, LowerASCII(res.identity()))
 		}
 	}
 	if !f.Exists {

@@ -188,7 +188,7 @@ func (f *File) lookup(probes []string, keyOf func(*Entry) string) (*Entry, strin
 // wildmat patterns in order, where "!" negates and the last matching line
 // wins. relaymailfrom.sql is not modelled. The error is a cdb read error.
 func MatchSender(rmf *File, rmfCDB *cdb.Reader, addr string) (Match, error) {
-	a := lowerASCII(addr)
+	a := LowerASCII(addr)
 	m := Match{}
 	var why []string
 	if rmfCDB != nil {
@@ -332,7 +332,7 @@ func MatchRcptHost(rcpthosts *File, more *cdb.Reader, rcpt string) (Match, error
 		m.Reason = fmt.Sprintf("%s has no @: a local address is always allowed", quoteText(rcpt))
 		return m, nil
 	}
-	domain := lowerASCII(rcpt[at+1:])
+	domain := LowerASCII(rcpt[at+1:])
 	m.Probes = DomainProbes(domain)
 	doc, docProbe := rcpthosts.lookup(m.Probes, func(e *Entry) string { return e.Key })
 	real, _ := rcpthosts.lookup(m.Probes, func(e *Entry) string {

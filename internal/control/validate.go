@@ -134,7 +134,7 @@ func checkClientLine(s string) (lineResult, *finding) {
 	}
 	res := lineResult{key: key, value: value, colon: colon}
 	if strings.IndexByte(key, ':') >= 0 && !strings.HasSuffix(key, ".") {
-		if a, err := netip.ParseAddr(key); err == nil && a.String() != lowerASCII(key) {
+		if a, err := netip.ParseAddr(key); err == nil && a.String() != LowerASCII(key) {
 			res.warns = append(res.warns, finding{col: 1,
 				msg:  fmt.Sprintf("qmail-smtpd compares text, and tcpserver writes this address as %s", a.String()),
 				hint: "write " + a.String()})
@@ -467,7 +467,7 @@ func checkSenderLine(s string) (lineResult, *finding) {
 		if i := strings.IndexFunc(k, func(r rune) bool { return r >= 'A' && r <= 'Z' }); i >= 0 {
 			res.warns = append(res.warns, finding{col: off + i + 1,
 				msg:  "upper-case letter in a pattern: IndiMail lower-cases the sender before wildmat matching, which is case-sensitive, so this never matches",
-				hint: "write " + shellQuote(s[:off]+lowerASCII(k))})
+				hint: "write " + shellQuote(s[:off]+LowerASCII(k))})
 		}
 	}
 	return res, nil

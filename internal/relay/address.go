@@ -120,22 +120,6 @@ func relayProbe(a Address) (c byte, ok bool) {
 	return 0, false
 }
 
-// lowerASCII lower-cases A-Z only, as qmail's case_lowerb does.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
 func abbreviate(s string, n int) string {
 	if len(s) <= n {
 		return s

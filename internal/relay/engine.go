@@ -15,6 +15,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -409,7 +410,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 	if rule != nil {
 		src.File, src.Line, src.Rule = cfg.RulesSource, rule.Line, rule.Text
 		st.File, st.Line = cfg.RulesSource, rule.Line
-		if deny, env := tcprules.Decode(rule.Data()); deny != d.Deny || formatVars(env) != formatVars(d.Env) {
+		if !bytes.Equal(rule.Data(), d.Data) {
 			w.add(fmt.Sprintf("%s is stale: %s line %d (%s) differs from the record tcpserver uses (%s); run: qmailctl cdb %s",
 				cfg.RulesCDB, cfg.RulesSource, rule.Line, rule.Text, describeRecord(d), cfg.RulesSource))
 		}
@@ -437,7 +438,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 	st.Result = "allow"
 	st.Detail = fmt.Sprintf("%s matches %s (key %q%s)", where, q.IP, d.Key, tried)
 	if len(d.Env) > 0 {
-		st.Detail += "; sets " + formatVars(d.Env)
+		st.Detail += "; sets " + tcprules.FormatVars(d.Env)
 	}
 	s.add(st)
 	s.env = d.Apply(s.env)
@@ -678,7 +679,7 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		s.add(Step{Phase: "mail", Number: 5, Step: "relaymailfrom", File: txtPath, Result: "skipped", Detail: skip})
 		return nil
 	}
-	a := lowerASCII(e.from.Addr)
+	a := control.LowerASCII(e.from.Addr)
 	// relaymailfrom.cdb: the full lower-cased address only.
 	if cfg.RelayMailFromCDB != nil {
 		st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom.cdb", File: cdbPath}
@@ -915,7 +916,7 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 	if exists && a.HasAt && (!doc || !real) && cfg.MoreRcptHostsCDB != nil {
 		more := joinPath(cfg.ControlDir, "morercpthosts.cdb")
 		hit := ""
-		probes := control.DomainProbes(lowerASCII(a.Domain))
+		probes := control.DomainProbes(control.LowerASCII(a.Domain))
 		for _, p := range probes {
 			_, ok, err := cfg.MoreRcptHostsCDB.Get([]byte(p))
 			if err != nil {
@@ -931,7 +932,7 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 			if !doc {
 				doc = true
 				st.File, st.Line = more, 0
-				st.Detail = fmt.Sprintf("morercpthosts.cdb has the key %s for %s", hit, lowerASCII(a.Domain))
+				st.Detail = fmt.Sprintf("morercpthosts.cdb has the key %s for %s", hit, control.LowerASCII(a.Domain))
 				src = Source{Source: "morercpthosts.cdb", File: more, Rule: hit}
 			}
 		} else if !doc {
@@ -1043,26 +1044,13 @@ func quoteKeys(keys []string) string {
 	return strings.Join(q, ", ")
 }
 
-// formatVars renders rule variables as a rules file writes them.
-func formatVars(env []tcprules.Var) string {
-	var parts []string
-	for _, v := range env {
-		if v.Unset {
-			parts = append(parts, "!"+v.Name)
-		} else {
-			parts = append(parts, fmt.Sprintf("%s=%q", v.Name, v.Value))
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 func describeRecord(d tcprules.Decision) string {
 	s := "allow"
 	if d.Deny {
 		s = "deny"
 	}
 	if len(d.Env) > 0 {
-		s += "," + formatVars(d.Env)
+		s += "," + tcprules.FormatVars(d.Env)
 	}
 	return s
 }

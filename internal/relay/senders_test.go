@@ -52,7 +52,7 @@ func TestMatchSenderTextAgreesWithControl(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := matchSenderText(&TextFile{Data: []byte(src)}, lowerASCII(sender))
+		got := matchSenderText(&TextFile{Data: []byte(src)}, control.LowerASCII(sender))
 		wantLine := 0
 		if want.Entry != nil {
 			wantLine = want.Entry.Line

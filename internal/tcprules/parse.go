@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
@@ -79,21 +80,25 @@ func (r *Rule) Keys() []string {
 
 // String formats the rule as a rules-file line.
 func (r *Rule) String() string {
-	var b bytes.Buffer
-	b.WriteString(r.Address)
-	b.WriteByte(':')
-	b.WriteString(r.Action())
-	for _, v := range r.Env {
-		b.WriteByte(',')
-		if v.Unset {
-			b.WriteString("!" + v.Name)
-			continue
-		}
-		b.WriteString(v.Name)
-		b.WriteByte('=')
-		b.WriteString(quote(v.Value))
+	s := r.Address + ":" + r.Action()
+	if len(r.Env) > 0 {
+		s += "," + FormatVars(r.Env)
 	}
-	return b.String()
+	return s
+}
+
+// FormatVars writes variables as a rules file does: NAME="VALUE" (with a
+// quote byte the value lacks) or !NAME, separated by commas.
+func FormatVars(env []Var) string {
+	parts := make([]string, len(env))
+	for i, v := range env {
+		if v.Unset {
+			parts[i] = "!" + v.Name
+		} else {
+			parts[i] = v.Name + "=" + quote(v.Value)
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // quote picks a quote byte that does not occur in the value, as tcprules
