@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -170,6 +171,9 @@ func jobFor(src string) cdbJob {
 // --tcp-dir) under the lock of its directory.
 func (a *app) build(src string, always bool) buildResult {
 	j := jobFor(src)
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
+	}
 	l, err := safefile.LockDir(filepath.Dir(src), a.lockTimeout)
 	if err != nil {
 		return j.failed(err)
@@ -300,7 +304,12 @@ func (a *app) rulesFiles() ([]string, error) {
 	var files []string
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, "tcp") || !strings.Contains(name, ".") || !e.Type().IsRegular() {
+		if !strings.HasPrefix(name, "tcp") || !strings.Contains(name, ".") {
+			continue
+		}
+		// A symbolic link to a rules file counts (configuration management
+		// often links them); directories and devices do not.
+		if fi, err := os.Stat(filepath.Join(a.tcpDir, name)); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		ext := name[strings.LastIndexByte(name, '.')+1:]

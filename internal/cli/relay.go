@@ -189,9 +189,11 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 		}
 	} else {
 		a.printRelay(res, q)
-		for _, w := range res.Warnings {
-			fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
-		}
+	}
+	// Warnings go to stderr with --json too: a script that keeps only stdout
+	// must not lose "this server is an open relay".
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
 	}
 	if !res.Accepted() {
 		return errNo

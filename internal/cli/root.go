@@ -101,9 +101,23 @@ func (a *app) rulesFile(file string) string {
 	return filepath.Join(a.tcpDir, "tcp.smtp")
 }
 
-// usageArgs makes cobra's argument-count errors bad usage (exit 100) in
-// every command, not the temporary failure an unknown error would be.
+// usageArgs makes cobra's argument errors bad usage (exit 100) in every
+// command, not the temporary failure an unknown error would be. A command
+// group shows its help when called alone and refuses an unknown subcommand,
+// where cobra would print help and exit 0: a typo in a script must not look
+// like success.
 func usageArgs(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+		if c.Args == nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("%s: unknown command %q (see %s --help)", cmd.CommandPath(), args[0], cmd.CommandPath())
+				}
+				return nil
+			}
+		}
+	}
 	if check := c.Args; check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {

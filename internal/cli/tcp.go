@@ -367,6 +367,7 @@ type explainJSON struct {
 	CDB     string         `json:"cdb"`
 	Tried   []string       `json:"tried"`
 	Stale   bool           `json:"stale"`
+	Why     string         `json:"stale_reason,omitempty"` // what disagrees between the source and the cdb
 }
 
 func (a *app) newTCPExplainCmd(file *string) *cobra.Command {
@@ -398,7 +399,7 @@ allowed or denied.`,
 				return err
 			}
 			if out.Stale {
-				fmt.Fprintf(a.stderr, "qmailctl: warning: %s.cdb is older than %s; tcpserver uses the cdb\n  hint: qmailctl cdb %s\n", path, path, path)
+				fmt.Fprintf(a.stderr, "qmailctl: warning: %s.cdb is stale: %s; tcpserver uses the cdb\n  hint: qmailctl cdb %s\n", path, out.Why, path)
 			}
 			if asJSON {
 				return a.printJSON(out)
@@ -447,7 +448,7 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 	}
 	src, srcErr := os.Stat(path)
 	if dst, err := os.Stat(out.CDB); err == nil && srcErr == nil && src.ModTime().After(dst.ModTime()) {
-		out.Stale = true
+		out.Stale, out.Why = true, "the source was changed after the cdb was built"
 	}
 	if d.Matched && srcErr == nil {
 		src, unmap, err := tcprules.MapFile(path)
@@ -462,8 +463,11 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		if rule != nil {
 			out.Line, out.Rule = rule.Line, rule.Text
 		}
-		if rule == nil || !bytes.Equal(rule.Data(), d.Data) {
-			out.Stale = true // the source no longer says what the cdb does
+		switch {
+		case rule == nil:
+			out.Stale, out.Why = true, fmt.Sprintf("no rule of the source stores the key %q that the cdb has", d.Key)
+		case !bytes.Equal(rule.Data(), d.Data):
+			out.Stale, out.Why = true, fmt.Sprintf("line %d (%s) differs from the cdb's record", rule.Line, rule.Text)
 		}
 	}
 	return out, nil

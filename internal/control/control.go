@@ -240,7 +240,7 @@ func Parse(kind Kind, path string, data []byte) (*File, []diag.Problem, error) {
 		res, fd := check(kind, body)
 		if fd != nil {
 			if fd.hint == "" {
-				fd.hint = "qmailctl " + kind.Name() + " remove " + shellQuote(body)
+				fd.hint = "qmailctl " + kind.Name() + " remove " + diag.ShellQuote(body)
 			}
 			add(num, l.text, diag.Error, fd)
 			continue
@@ -297,7 +297,7 @@ func (f *File) crossLineWarnings() []diag.Problem {
 		id := LowerASCII(e.identity(f.Kind))
 		if first, ok := seen[id]; ok {
 			warn(e, 1, fmt.Sprintf("duplicate of line %d (%s)", first.Line, quoteText(first.Text)),
-				"qmailctl "+f.Kind.Name()+" remove "+shellQuote(e.body())+" removes both; add it back once")
+				"qmailctl "+f.Kind.Name()+" remove "+diag.ShellQuote(e.body())+" removes both; add it back once")
 		} else {
 			seen[id] = e
 		}
@@ -412,11 +412,3 @@ func equalFoldASCII(a, b string) bool {
 
 // quoteText quotes s for a message, showing control bytes.
 func quoteText(s string) string { return fmt.Sprintf("%q", s) }
-
-// shellQuote quotes s for a command line a person can paste.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@%+=_,/-") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}

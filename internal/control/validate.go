@@ -434,7 +434,7 @@ func checkSenderLine(s string) (lineResult, *finding) {
 		if strings.Trim(k, "*") == "" {
 			res.warns = append(res.warns, finding{col: off + 1,
 				msg:  "this pattern matches every sender, and anyone can give any MAIL FROM: the server relays for everybody",
-				hint: "require SMTP AUTH instead, or: qmailctl relaymailfrom remove " + shellQuote(s)})
+				hint: "require SMTP AUTH instead, or: qmailctl relaymailfrom remove " + diag.ShellQuote(s)})
 		}
 	case k[0] == '@':
 		if fd := checkDomainOrLiteral(k[1:]); fd != nil {
@@ -467,7 +467,7 @@ func checkSenderLine(s string) (lineResult, *finding) {
 		if i := strings.IndexFunc(k, func(r rune) bool { return r >= 'A' && r <= 'Z' }); i >= 0 {
 			res.warns = append(res.warns, finding{col: off + i + 1,
 				msg:  "upper-case letter in a pattern: IndiMail lower-cases the sender before wildmat matching, which is case-sensitive, so this never matches",
-				hint: "write " + shellQuote(s[:off]+LowerASCII(k))})
+				hint: "write " + diag.ShellQuote(s[:off]+LowerASCII(k))})
 		}
 	}
 	return res, nil

@@ -120,3 +120,12 @@ func FirstError(problems []Problem) *Problem {
 	}
 	return nil
 }
+
+// ShellQuote quotes s for a command line a person can paste into a shell,
+// leaving it bare when that is safe.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@%+=_,/-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

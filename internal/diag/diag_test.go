@@ -46,3 +46,21 @@ func TestError(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.1.1.":          "10.1.1.",
+		"joe@example.com":  "joe@example.com",
+		"":                 "''",
+		"*@example.com":    "'*@example.com'",
+		"o'brien@x":        `'o'\''brien@x'`,
+		"=.example.com":    "=.example.com",
+		"a b":              "'a b'",
+		"2001:db8::/32":    "2001:db8::/32",
+		"$(rm -rf /)@evil": "'$(rm -rf /)@evil'",
+	} {
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -151,7 +151,7 @@ func Audit(in *AuditInput) []Finding {
 			if e.Pattern() {
 				add("relaymailfrom-wildcard", diag.Warning, rmf.Facts.Path, e.Line, e.Text,
 					fmt.Sprintf("the pattern %q lets every sender it matches relay, and the sender is forgeable", e.Key),
-					"qmailctl relaymailfrom remove "+shellQuote(e.Text))
+					"qmailctl relaymailfrom remove "+diag.ShellQuote(e.Text))
 			}
 			if strings.HasPrefix(e.Key, "@") && in.RelayMailFromCDB.Exists {
 				add("relaymailfrom-cdb-domain", diag.Warning, rmf.Facts.Path, e.Line, e.Text,
@@ -268,7 +268,7 @@ func auditRule(file string, r *tcprules.Rule, add func(check string, sev diag.Se
 	if !relay {
 		return
 	}
-	hint := fmt.Sprintf("qmailctl tcp remove %s, then give relaying to the hosts that need it one by one (qmailctl tcp add IP allow --relay), or use SMTP AUTH", shellQuote(r.Address))
+	hint := fmt.Sprintf("qmailctl tcp remove %s, then give relaying to the hosts that need it one by one (qmailctl tcp add IP allow --relay), or use SMTP AUTH", diag.ShellQuote(r.Address))
 	switch {
 	case r.Address == "":
 		add("tcp-relay-default", diag.Error, file, r.Line, r.Text,
@@ -357,14 +357,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// shellQuote quotes s for a command line a person can paste.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@%+=_,/-") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Summary counts findings by severity.

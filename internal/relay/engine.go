@@ -899,9 +899,6 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 	if err != nil {
 		return false, Source{}, 0, err
 	}
-	for _, w := range m.Warnings {
-		v.warn.add(w)
-	}
 	rh := path(cfg.RcptHosts)
 	if rh == "" {
 		rh = joinPath(cfg.ControlDir, "rcpthosts")
@@ -913,6 +910,7 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 		st.Line, src.Line, src.Rule = m.Entry.Line, m.Entry.Line, m.Entry.Text
 	}
 	exists := cfg.RcptHosts != nil && cfg.RcptHosts.Exists
+	byCDB := false // morercpthosts.cdb made the domain local
 	if exists && a.HasAt && (!doc || !real) && cfg.MoreRcptHostsCDB != nil {
 		more := joinPath(cfg.ControlDir, "morercpthosts.cdb")
 		hit := ""
@@ -928,7 +926,7 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 			}
 		}
 		if hit != "" {
-			real = true
+			real, byCDB = true, true
 			if !doc {
 				doc = true
 				st.File, st.Line = more, 0
@@ -937,6 +935,13 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 			}
 		} else if !doc {
 			st.Detail += "; nor has morercpthosts.cdb"
+		}
+	}
+	if !byCDB {
+		// rcpthosts' warnings say a domain is treated as remote; moot when
+		// morercpthosts.cdb has it.
+		for _, w := range m.Warnings {
+			v.warn.add(w)
 		}
 	}
 	hit := doc

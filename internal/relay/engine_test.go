@@ -356,3 +356,26 @@ func TestClearMinutes(t *testing.T) {
 		}
 	}
 }
+
+// rcpthosts' "only subdomains" warning is moot when morercpthosts.cdb makes
+// the domain local.
+func TestNoRcpthostsWarningWhenMorercpthostsHasIt(t *testing.T) {
+	cfg := config(t, files{
+		"tcp.smtp":          ":allow\n",
+		"rcpthosts":         ".example.com\n",
+		"morercpthosts.cdb": "example.com\n",
+	})
+	res, err := Decide(context.Background(), cfg, Query{IP: "192.0.2.1", From: "a@b.example", Rcpts: []string{"joe@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Recipients[0]
+	if !v.Accepted || !v.Local {
+		t.Fatalf("joe@example.com not accepted as local: %+v", v)
+	}
+	for _, w := range append(res.Warnings, v.Warnings...) {
+		if strings.Contains(w, "only subdomains") {
+			t.Errorf("misleading warning: %s", w)
+		}
+	}
+}

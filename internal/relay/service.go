@@ -117,8 +117,9 @@ func (s *Service) parseRun(run string, data []byte) error {
 		})
 	}
 	// Options of tcpserver that take an argument: ucspi-tcp 0.88's getopt
-	// string "dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO", plus IndiMail's -C limit.
-	withArg := "xtuglbBcC"
+	// string "dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO", plus IndiMail's -C limit
+	// and -m db.conf.
+	withArg := "xtuglbBcCm"
 	for i := at + 1; i < len(words); i++ {
 		w := words[i]
 		if len(w) < 2 || w[0] != '-' {

@@ -61,7 +61,11 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 	cutoff := now.Unix() - window
 	res := &CheckResult{From: from, IP: nip, Cutoff: time.Unix(cutoff, 0)}
 
-	rows, err := s.db.QueryContext(ctx, s.q.byIP, nip)
+	forms, err := ipForms(nip)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.byIP, forms[:]...)
 	if err != nil {
 		return nil, s.dbErr("check by ipaddr", err)
 	}

@@ -181,7 +181,7 @@ func openMySQL(ctx context.Context, dsn, table string) (*Store, error) {
 	s := &Store{db: db, backend: MySQL, table: table, dsn: red, secret: cfg.Passwd, q: queries{
 		quoted:     qt,
 		add:        "REPLACE INTO " + qt + " (email, ipaddr, timestamp) VALUES (?, ?, ?)",
-		byIP:       "SELECT email, timestamp FROM " + qt + " WHERE ipaddr = ?",
+		byIP:       "SELECT email, timestamp FROM " + qt + " WHERE ipaddr IN (?, ?, ?)",
 		byEmail:    "SELECT email, ipaddr, timestamp FROM " + qt + " WHERE email = ?",
 		clearBound: clearBound(qt),
 		clearRange: clearRange(qt),
@@ -249,7 +249,7 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 		quoted: qt,
 		add: "INSERT INTO " + qt + " (email, ipaddr, timestamp) VALUES (?, ?, ?)" +
 			" ON CONFLICT(email, ipaddr) DO UPDATE SET email = excluded.email, timestamp = excluded.timestamp",
-		byIP:       "SELECT email, timestamp FROM " + qt + " WHERE ipaddr = ?",
+		byIP:       "SELECT email, timestamp FROM " + qt + " WHERE ipaddr IN (?, ?, ?)",
 		byEmail:    "SELECT email, ipaddr, timestamp FROM " + qt + " WHERE email = ?",
 		clearBound: clearBound(qt),
 		// Deleting by rowid in rowid order touches the table's pages in sequence: about
@@ -384,12 +384,12 @@ func whereClause(f Filter) (string, []any, error) {
 		args = append(args, f.Email)
 	}
 	if f.IP != "" {
-		ip, err := NormalizeIP(f.IP)
+		forms, err := ipForms(f.IP)
 		if err != nil {
 			return "", nil, err
 		}
-		conds = append(conds, "ipaddr = ?")
-		args = append(args, ip)
+		conds = append(conds, "ipaddr IN (?, ?, ?)")
+		args = append(args, forms[:]...)
 	}
 	if len(conds) == 0 {
 		return "", nil, nil

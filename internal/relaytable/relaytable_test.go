@@ -486,12 +486,14 @@ func TestCheckUsesIndexes(t *testing.T) {
 			}
 		}
 		for _, tc := range []struct {
-			query, arg, want string
+			query string
+			args  []any
+			want  string
 		}{
-			{s.q.byIP, "10.0.0.1", "ipaddr"},
-			{s.q.byEmail, "user1@d1.example", "email"}, // the unique (email, ipaddr) key
+			{s.q.byIP, []any{"10.0.0.1", "10.0.0.1", "10.0.0.1"}, "ipaddr"}, // every text form of the IP
+			{s.q.byEmail, []any{"user1@d1.example"}, "email"},               // the unique (email, ipaddr) key
 		} {
-			plan := strings.Join(explain(t, s, tc.query, tc.arg), "; ")
+			plan := strings.Join(explain(t, s, tc.query, tc.args...), "; ")
 			t.Logf("%s: %s => %s", s.backend, tc.query, plan)
 			want := "key=" + tc.want
 			if s.backend == SQLite {
@@ -735,4 +737,43 @@ func TestEnv(t *testing.T) {
 			t.Errorf("ClearMinutesFromEnv(%q) = %v", bad, err)
 		}
 	}
+}
+
+// A row IndiMail's login stored from TCP6REMOTEIP, in tcpserver's text for
+// the address rather than RFC 5952's, is still found, listed and removed.
+func TestIPv6TextForms(t *testing.T) {
+	forms, err := ipForms("2001:db8:0:1:0:0:1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [3]any{"2001:db8:0:1::1:1", "2001:db8:0:1::1:1", "2001:db8:0:1::1:1"}; forms != want {
+		// RFC 5952 and both tcpservers agree here: one run of two zero groups.
+		t.Errorf("ipForms = %v, want %v", forms, want)
+	}
+	forms, _ = ipForms("2001:db8:0:1:1:1:1:1")
+	if want := [3]any{"2001:db8:0:1:1:1:1:1", "2001:db8::1:1:1:1:1", "2001:db8:0:1:1:1:1:1"}; forms != want {
+		t.Errorf("ipForms = %v, want %v", forms, want)
+	}
+	forms, _ = ipForms("1:0:0:2:0:0:0:3")
+	if want := [3]any{"1:0:0:2::3", "1:0:0:2::3", "1::2:0:0:0:3"}; forms != want {
+		t.Errorf("ipForms = %v, want %v", forms, want)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		// As IndiMail's login writes it, with ucspi-tcp-ipv6's text.
+		if _, err := s.db.Exec("INSERT INTO "+s.q.quoted+" (email, ipaddr, timestamp) VALUES (?, ?, ?)",
+			"joe@example.com", "2001:db8::1:1:1:1:1", now.Unix()-60); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Check(ctxT(t), "joe@example.com", "2001:db8:0:1:1:1:1:1", now, 60)
+		if err != nil || !res.Allowed() {
+			t.Fatalf("Check = %+v, %v; want allowed", res, err)
+		}
+		if rows := mustList(t, s, Filter{IP: "2001:db8:0:1:1:1:1:1"}); len(rows) != 1 {
+			t.Errorf("List by IP = %v", rows)
+		}
+		if n, err := s.Remove(ctxT(t), "", "2001:db8::1:1:1:1:1"); err != nil || n != 1 {
+			t.Errorf("Remove = %d, %v", n, err)
+		}
+	})
 }

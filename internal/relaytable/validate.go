@@ -229,3 +229,62 @@ func unixSeconds(field string, t time.Time) (int64, error) {
 	}
 	return u, nil
 }
+
+// ipForms returns every text under which a row for ip may have been stored:
+// the IPv4 dotted quad, or for IPv6 the RFC 5952 form qmailctl writes plus
+// the forms tcpserver prints into TCP6REMOTEIP, which IndiMail's login
+// stores: ucspi-tcp-ipv6 compresses the longest zero run even when it is a
+// single group, IndiMail's tcpserver the first run of two or more. Lookups
+// match any of them, always three placeholders long.
+func ipForms(s string) ([3]any, error) {
+	norm, err := NormalizeIP(s)
+	if err != nil {
+		return [3]any{}, err
+	}
+	a := netip.MustParseAddr(norm)
+	if a.Is4() {
+		return [3]any{norm, norm, norm}, nil
+	}
+	b := a.As16()
+	var g [8]uint16
+	for i := range g {
+		g[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	return [3]any{norm, formatIPv6(g, true, 1), formatIPv6(g, false, 2)}, nil
+}
+
+// formatIPv6 writes groups in lower-case hex, compressing one run of zero
+// groups of at least minRun: the longest (the first on a tie), or the first.
+func formatIPv6(g [8]uint16, longest bool, minRun int) string {
+	start, length := -1, 0
+	for i := 0; i < 8; {
+		if g[i] != 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < 8 && g[j] == 0 {
+			j++
+		}
+		if j-i >= minRun && j-i > length {
+			start, length = i, j-i
+			if !longest {
+				break
+			}
+		}
+		i = j
+	}
+	var out strings.Builder
+	for i := 0; i < 8; i++ {
+		if i == start {
+			out.WriteString("::")
+			i += length - 1
+			continue
+		}
+		if i > 0 && i != start+length {
+			out.WriteByte(':')
+		}
+		out.WriteString(strconv.FormatUint(uint64(g[i]), 16))
+	}
+	return out.String()
+}

@@ -58,31 +58,33 @@ type Edit struct {
 // identical rule is refused with ErrDuplicate; a different rule for the same
 // address with ErrConflict, unless replace is set.
 func (f *File) Add(r *Rule, replace bool) (Edit, error) {
+	for i, l := range f.Lines {
+		old := l.Rule
+		if old == nil || old.Address != r.Address {
+			continue
+		}
+		if bytes.Equal(old.Data(), r.Data()) {
+			return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w: %s", f.Name, l.Num, ErrDuplicate, old.Text)
+		}
+		if !replace {
+			return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w %s: %s", f.Name, l.Num, ErrConflict, r.Address, old.Text)
+		}
+		f.Lines[i] = Line{Num: l.Num, Raw: withNewline(r.String(), l.Raw), Rule: r}
+		r.Line, r.Text = l.Num, r.String()
+		return Edit{Line: l.Num, Replaced: true, Note: "replaced " + old.Text}, nil
+	}
 	keys := map[string]bool{}
 	for _, k := range r.Keys() {
 		keys[k] = true
 	}
 	for i, l := range f.Lines {
-		old := l.Rule
-		if old == nil {
-			continue
-		}
-		if old.Address == r.Address {
-			if bytes.Equal(old.Data(), r.Data()) {
-				return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w: %s", f.Name, l.Num, ErrDuplicate, old.Text)
-			}
-			if !replace {
-				return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w %s: %s", f.Name, l.Num, ErrConflict, r.Address, old.Text)
-			}
-			f.Lines[i] = Line{Num: l.Num, Raw: withNewline(r.String(), l.Raw), Rule: r}
-			r.Line, r.Text = l.Num, r.String()
-			return Edit{Line: l.Num, Replaced: true, Note: "replaced " + old.Text}, nil
-		}
-		for _, k := range old.Keys() {
-			if keys[k] {
-				f.insert(i, r)
-				return Edit{Line: r.Line, Before: old,
-					Note: fmt.Sprintf("placed before line %d (%s), which stores %q too and would otherwise win", old.Line, old.Text, k)}, nil
+		if old := l.Rule; old != nil {
+			for _, k := range old.Keys() {
+				if keys[k] {
+					f.insert(i, r)
+					return Edit{Line: r.Line, Before: old,
+						Note: fmt.Sprintf("placed before line %d (%s), which stores %q too and would otherwise win", old.Line, old.Text, k)}, nil
+				}
 			}
 		}
 	}

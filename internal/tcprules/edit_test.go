@@ -59,6 +59,35 @@ func TestAdd(t *testing.T) {
 	}
 }
 
+// An address that already has a rule after an overlapping range is a
+// duplicate or a conflict, not a new rule to place before the range.
+func TestAddSameAddressAfterRange(t *testing.T) {
+	const src = "10.1.1.1-9:deny\n10.1.1.5:allow\n"
+	for _, tt := range []struct {
+		deny    bool
+		replace bool
+		want    string
+		err     error
+	}{
+		{deny: false, err: ErrDuplicate},
+		{deny: true, err: ErrConflict},
+		{deny: true, replace: true, want: "10.1.1.1-9:deny\n10.1.1.5:deny\n"},
+	} {
+		f, _ := Parse("tcp.smtp", []byte(src))
+		r, _, _ := NewRule("10.1.1.5", tt.deny, nil)
+		_, err := f.Add(r, tt.replace)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) || string(f.Bytes()) != src {
+				t.Errorf("deny=%v: err = %v, file %q", tt.deny, err, f.Bytes())
+			}
+			continue
+		}
+		if err != nil || string(f.Bytes()) != tt.want {
+			t.Errorf("replace: err = %v, file %q, want %q", err, f.Bytes(), tt.want)
+		}
+	}
+}
+
 func TestNewRuleRefusesWhatCannotBeWritten(t *testing.T) {
 	for _, tt := range []struct {
 		address string

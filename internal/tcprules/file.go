@@ -174,16 +174,3 @@ func SortProblems(p []diag.Problem) {
 		return p[i].Col < p[j].Col
 	})
 }
-
-// shellQuote quotes s for a shell command line when it needs it.
-func shellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || bytes.IndexByte([]byte("-_.:@=/+,"), c) >= 0) {
-			return "'" + string(bytes.ReplaceAll([]byte(s), []byte("'"), []byte(`'\''`))) + "'"
-		}
-	}
-	return s
-}
