@@ -122,7 +122,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }
 

@@ -36,6 +36,9 @@ meant:
                               that CHECKRELAY consults
 
 See qmailctl help relaying for how the files fit together.`,
+		Example: `  qmailctl relay test 10.1.1.5 joe@example.com friend@example.net
+  sudo qmailctl relay audit
+  qmailctl relay table check joe@example.com 192.0.2.7`,
 	}
 	cmd.AddCommand(a.newRelayTestCmd(), a.newRelayAuditCmd(), a.newRelayTableCmd())
 	return cmd
@@ -322,9 +325,20 @@ func (a *app) loadRelayConfig(rulesSrc, rulesCDB, controlDir string, env map[str
 			}
 		}
 	}
-	if _, ok := env["CHECKRELAY"]; ok {
-		a.relayTableFor(rc, env)
+	// What relay test does not model must not change the verdict silently.
+	for _, f := range []string{"authdomains", "tlsclients", "relaymailfrom.sql"} {
+		if exists(filepath.Join(controlDir, f)) {
+			rc.warnings = append(rc.warnings, fmt.Sprintf("%s exists and relay test does not model it: IndiMail's answer may differ (see docs/relay.md)", filepath.Join(controlDir, f)))
+		}
 	}
+	for _, v := range []string{"QREGEX", "CUGMAIL", "CHECKRECIPIENT", "CHECKSENDER"} {
+		if _, ok := env[v]; ok {
+			rc.warnings = append(rc.warnings, v+" is set and relay test does not model it: IndiMail's answer may differ (see docs/relay.md)")
+		}
+	}
+	// Wired whatever the environment says: CHECKRELAY may come from the
+	// tcp.smtp rule, and the table is opened only if step 8 needs it.
+	a.relayTableFor(rc, env)
 	return rc, nil
 }
 

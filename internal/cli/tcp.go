@@ -27,6 +27,10 @@ so a rule that sets RELAYCLIENT lets every client it matches relay.
 
 Edits keep every other line byte for byte, are refused if they would not take
 effect, and recompile the cdb (unless --no-cdb).`,
+		Example: `  qmailctl tcp list
+  sudo qmailctl tcp add 10.1.1. allow --relay
+  qmailctl tcp explain 10.1.1.5
+  qmailctl tcp check`,
 	}
 	var file string
 	cmd.PersistentFlags().StringVar(&file, "file", "", "rules file (default tcp.smtp in --tcp-dir)")
@@ -82,7 +86,11 @@ terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
 					if r.Env == nil {
 						r.Env = []tcprules.Var{}
 					}
-					out = append(out, ruleJSON{Rule: r, Action: r.Action(), Keys: r.Keys()})
+					keys := r.Keys()
+					if keys == nil {
+						keys = []string{} // an empty range stores nothing
+					}
+					out = append(out, ruleJSON{Rule: r, Action: r.Action(), Keys: keys})
 				}
 				return a.printJSON(out)
 			}
@@ -170,6 +178,15 @@ same address needs --replace. The cdb is recompiled unless --no-cdb.`,
 			rule, probs, err := tcprules.NewRule(args[0], args[1] == "deny", env)
 			if err != nil {
 				return badInput(err, "")
+			}
+			// A rule that can never match is refused rather than written: the
+			// admin meant something else.
+			for i := range probs {
+				if probs[i].Severity >= diag.Warning {
+					p := probs[i]
+					p.Severity = diag.Error
+					return &p
+				}
 			}
 			a.warn(probs)
 			return a.editRules(*file, !noC, func(f *tcprules.File) (string, error) {
@@ -315,7 +332,7 @@ non-empty RELAYCLIENT; and a cdb that differs from its source.`,
 			if stale, why, err := tcprules.Stale(path, path+".cdb", nil); err == nil && stale {
 				out.Stale = true
 				probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
-					Msg: "stale: " + why + "; tcpserver still uses the old rules", Hint: "qmailctl cdb " + path})
+					Msg: staleMessage(why), Hint: "qmailctl cdb " + path})
 			}
 			tcprules.SortProblems(probs)
 			out.Problems = problemsOrEmpty(probs)
@@ -340,6 +357,13 @@ non-empty RELAYCLIENT; and a cdb that differs from its source.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
 	return cmd
+}
+
+func staleMessage(why string) string {
+	if why == "no cdb" {
+		return "no cdb: tcpserver -x drops every connection until it exists"
+	}
+	return "stale: " + why + "; tcpserver still uses the old rules"
 }
 
 func worstSeverity(probs []diag.Problem) diag.Severity {
@@ -425,10 +449,9 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 	}
 	r, err := cdb.Open(out.CDB)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return out, badInput(err, "qmailctl cdb "+path)
-		}
-		return out, err
+		// As tcprulescheck: an unreadable cdb is a temporary failure (111),
+		// and tcpserver would drop every connection.
+		return out, &exitError{code: exitTemp, err: err, hint: "qmailctl cdb " + path}
 	}
 	defer r.Close()
 	d, err := tcprules.Lookup(r.Get, q)
@@ -491,11 +514,13 @@ func (a *app) printExplain(e explainJSON) {
 	if len(e.Tried) > 1 {
 		fmt.Fprintf(w, "  tried first: %s\n", quoteKeys(e.Tried[:len(e.Tried)-1]))
 	}
-	for _, v := range e.Env {
-		fmt.Fprintf(w, "set environment variable %s=%s\n", v.Name, v.Value)
-	}
-	for _, n := range e.Unset {
-		fmt.Fprintf(w, "unset environment variable %s\n", n)
+	if e.Action == "allow" { // as tcprulescheck: a denied client gets no environment
+		for _, v := range e.Env {
+			fmt.Fprintf(w, "set environment variable %s=%s\n", v.Name, v.Value)
+		}
+		for _, n := range e.Unset {
+			fmt.Fprintf(w, "unset environment variable %s\n", n)
+		}
 	}
 	fmt.Fprintf(w, "%s connection\n", e.Action)
 }

@@ -149,7 +149,11 @@ func Audit(in *AuditInput) []Finding {
 				continue
 			}
 			if e.Pattern() {
-				add("relaymailfrom-wildcard", diag.Warning, rmf.Facts.Path, e.Line, e.Text,
+				sev := diag.Warning
+				if control.Wildmat(e.Key, "anyone@anywhere.example") {
+					sev = diag.Error // '*' and friends: an open relay for every forged sender
+				}
+				add("relaymailfrom-wildcard", sev, rmf.Facts.Path, e.Line, e.Text,
 					fmt.Sprintf("the pattern %q lets every sender it matches relay, and the sender is forgeable", e.Key),
 					"qmailctl relaymailfrom remove "+diag.ShellQuote(e.Text))
 			}

@@ -825,7 +825,13 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		return accept(g.src, idx, g)
 	}
 	if local {
-		return accept(localSrc, localIdx, nil)
+		res, err := accept(localSrc, localIdx, nil)
+		if (cfg.RcptHosts == nil || !cfg.RcptHosts.Exists) && a.HasAt {
+			// No rcpthosts: qmail-smtpd takes every domain as its own, which
+			// for a remote domain means relaying it for anyone.
+			res.Local, res.Relaying = false, true
+		}
+		return res, err
 	}
 
 	// Step 8: the relay table (POP/IMAP-before-SMTP).

@@ -158,7 +158,7 @@ func TestDecide(t *testing.T) {
 		{name: "missing rcpthosts is an open relay",
 			files: files{"tcp.smtp": stdTCP},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"x@yahoo.com"}},
-			want:  want{accepted: true, reply: ReplyOK, source: "rcpthosts", queued: "x@yahoo.com", step: "rcpthosts", warn: []string{"open relay"}}},
+			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "rcpthosts", queued: "x@yahoo.com", step: "rcpthosts", warn: []string{"open relay"}}},
 		{name: "relay table hit",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			table: table(map[string]string{"joe@example.com": "203.0.113.9"}, false),

@@ -231,12 +231,20 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 	} else if !fi.IsDir() {
 		return nil, s.dbErr("open", fmt.Errorf("%s is not a directory", filepath.Dir(abs)))
 	}
-	// WAL lets readers run beside one writer; busy_timeout makes concurrent writers (other
-	// qmailctl processes) wait for the lock instead of failing; synchronous=NORMAL is
-	// crash-safe in WAL mode. _txlock=immediate takes the write lock at BEGIN.
-	uri := "file:" + escapeURIPath(abs) + fmt.Sprintf(
-		"?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate",
-		SQLiteBusyTimeout.Milliseconds())
+	// A new file is 0644 whatever the umask, like every file qmailctl creates,
+	// so that the admins who may read the table can (sudo with umask 077 would
+	// otherwise leave it root's alone); SQLite gives its -wal and -shm files
+	// the same mode.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+		f.Chmod(0o644)
+		f.Close()
+	}
+	// A rollback journal, not WAL: a reader then needs no write access at all
+	// (relay table list, relay test as an ordinary admin), where WAL needs
+	// the -shm file writable. busy_timeout makes concurrent writers (other
+	// qmailctl processes) wait for the lock instead of failing; _txlock=
+	// immediate takes the write lock at BEGIN.
+	uri := "file:" + escapeURIPath(abs) + fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate", SQLiteBusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return nil, s.dbErr("open", err)
@@ -268,6 +276,16 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, SQLiteBusyTimeout+ConnectTimeout)
 	defer cancel()
+	// Create the table only when it is missing, so that a reader without
+	// write permission (list, check, relay test) can use an existing file.
+	var n int
+	if err := db.QueryRowContext(octx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil {
+		db.Close()
+		return nil, s.dbErr("open", err)
+	}
+	if n > 0 {
+		ddl = nil
+	}
 	for _, q := range ddl {
 		if _, err := db.ExecContext(octx, q); err != nil {
 			db.Close()

@@ -775,5 +775,13 @@ func TestIPv6TextForms(t *testing.T) {
 		if n, err := s.Remove(ctxT(t), "", "2001:db8::1:1:1:1:1"); err != nil || n != 1 {
 			t.Errorf("Remove = %d, %v", n, err)
 		}
+		// An IPv4 client as IndiMail built for IPv6 stores it.
+		if _, err := s.db.Exec("INSERT INTO "+s.q.quoted+" (email, ipaddr, timestamp) VALUES (?, ?, ?)",
+			"ann@example.com", "::ffff:198.51.100.7", now.Unix()-60); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.Check(ctxT(t), "ann@example.com", "198.51.100.7", now, 60); err != nil || !res.Allowed() {
+			t.Errorf("Check of a ::ffff: row = %+v, %v; want allowed", res, err)
+		}
 	})
 }

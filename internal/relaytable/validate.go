@@ -231,7 +231,7 @@ func unixSeconds(field string, t time.Time) (int64, error) {
 }
 
 // ipForms returns every text under which a row for ip may have been stored:
-// the IPv4 dotted quad, or for IPv6 the RFC 5952 form qmailctl writes plus
+// for IPv4 the dotted quad and its ::ffff: form, for IPv6 the RFC 5952 form qmailctl writes plus
 // the forms tcpserver prints into TCP6REMOTEIP, which IndiMail's login
 // stores: ucspi-tcp-ipv6 compresses the longest zero run even when it is a
 // single group, IndiMail's tcpserver the first run of two or more. Lookups
@@ -243,7 +243,8 @@ func ipForms(s string) ([3]any, error) {
 	}
 	a := netip.MustParseAddr(norm)
 	if a.Is4() {
-		return [3]any{norm, norm, norm}, nil
+		// IndiMail built for IPv6 stores an IPv4 client as TCP6REMOTEIP does.
+		return [3]any{norm, "::ffff:" + norm, norm}, nil
 	}
 	b := a.As16()
 	var g [8]uint16

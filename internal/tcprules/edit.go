@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
@@ -56,11 +57,15 @@ type Edit struct {
 // record of a key, so a rule storing a key that an earlier rule (say a range)
 // also stores goes right before that rule; otherwise it goes at the end. An
 // identical rule is refused with ErrDuplicate; a different rule for the same
-// address with ErrConflict, unless replace is set.
+// address, or for exactly the same keys spelled otherwise (10.1.1.0/24 and
+// 10.1.1.), with ErrConflict, unless replace is set.
 func (f *File) Add(r *Rule, replace bool) (Edit, error) {
+	keySet := strings.Join(r.Keys(), "\n")
 	for i, l := range f.Lines {
 		old := l.Rule
-		if old == nil || old.Address != r.Address {
+		// The same address, or another spelling of it (10.1.1.0/24 for
+		// 10.1.1.): the new rule would silently replace the old one.
+		if old == nil || old.Address != r.Address && strings.Join(old.Keys(), "\n") != keySet {
 			continue
 		}
 		if bytes.Equal(old.Data(), r.Data()) {
