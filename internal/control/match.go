@@ -116,13 +116,16 @@ func (f *File) matchWhole(kind Kind, subject string, probes []string) Match {
 		return m
 	}
 	name = f.Kind.Name()
-	doc, docProbe := f.lookup(probes, func(e *Entry) string { return e.Key })
+	doc, docProbe := f.lookup(probes, docKey)
 	real, _ := f.lookup(probes, func(e *Entry) string {
 		if !e.IndiMailMatches() {
 			return "\x00" // never equal to a probe
 		}
 		return e.Text
 	})
+	if doc == nil {
+		m.Warnings = append(m.Warnings, crWarning(f, probes)...)
+	}
 	if doc != nil {
 		m.Matched, m.Entry, m.Source, m.Probe, m.Append = true, doc, name, docProbe, doc.Value
 		m.Reason = fmt.Sprintf("%s line %d %s matches %s (key %s)", name, doc.Line, quoteText(doc.Text), subject, quoteText(docProbe))
@@ -153,6 +156,31 @@ func (f *File) matchWhole(kind Kind, subject string, probes []string) Match {
 		}
 	}
 	return m
+}
+
+// docKey is an entry's key in the documented meaning. A line ending in "\r"
+// (a CRLF file) has the "\r" in its key in every qmail, documented or not,
+// so it never matches.
+func docKey(e *Entry) string {
+	if e.CR {
+		return "\x00"
+	}
+	return e.Key
+}
+
+// crWarning says which line would have matched but for its "\r".
+func crWarning(f *File, probes []string) []string {
+	cr, _ := f.lookup(probes, func(e *Entry) string {
+		if e.CR {
+			return e.Key
+		}
+		return "\x00"
+	})
+	if cr == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s line %d %s ends in \"\\r\" (a CRLF file), so qmail never matches it: convert the file with dos2unix",
+		f.Kind.Name(), cr.Line, quoteText(cr.Text))}
 }
 
 func whyNever(e *Entry) string {
@@ -334,13 +362,16 @@ func MatchRcptHost(rcpthosts *File, more *cdb.Reader, rcpt string) (Match, error
 	}
 	domain := LowerASCII(rcpt[at+1:])
 	m.Probes = DomainProbes(domain)
-	doc, docProbe := rcpthosts.lookup(m.Probes, func(e *Entry) string { return e.Key })
+	doc, docProbe := rcpthosts.lookup(m.Probes, docKey)
 	real, _ := rcpthosts.lookup(m.Probes, func(e *Entry) string {
 		if !e.IndiMailMatches() {
 			return "\x00"
 		}
 		return e.Key
 	})
+	if doc == nil {
+		m.Warnings = append(m.Warnings, crWarning(rcpthosts, m.Probes)...)
+	}
 	if real != nil {
 		m.IndiMail = Actual{Matched: true, Entry: real}
 	}
