@@ -70,9 +70,10 @@ func (p *Problem) Long() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s: %s\n", p.Pos, p.Severity, p.Msg)
 	if p.Line > 0 {
-		fmt.Fprintf(&b, "    %s\n", visible(p.Text))
-		if p.Col > 0 {
-			fmt.Fprintf(&b, "    %s^\n", strings.Repeat(" ", caretOffset(p.Text, p.Col)))
+		text, col := window(p.Text, p.Col)
+		fmt.Fprintf(&b, "    %s\n", visible(text))
+		if col > 0 {
+			fmt.Fprintf(&b, "    %s^\n", strings.Repeat(" ", caretOffset(text, col)))
 		}
 	}
 	if p.Expected != "" {
@@ -82,6 +83,31 @@ func (p *Problem) Long() string {
 		fmt.Fprintf(&b, "  hint: %s\n", p.Hint)
 	}
 	return b.String()
+}
+
+// maxShown is how much of a long line a problem shows, around its column.
+const maxShown = 120
+
+// window cuts a long line to maxShown bytes around col (which it shifts to
+// match), marking the cuts with "...", so that a megabyte-long line does not
+// flood the terminal.
+func window(text string, col int) (string, int) {
+	if len(text) <= maxShown {
+		return text, col
+	}
+	start := max(0, min(col-1-maxShown/2, len(text)-maxShown))
+	end := min(len(text), start+maxShown)
+	out, shift := text[start:end], start
+	if start > 0 {
+		out, shift = "..."+out, start-3
+	}
+	if end < len(text) {
+		out += "..."
+	}
+	if col > 0 {
+		col -= shift
+	}
+	return out, col
 }
 
 // visible shows control bytes (a stray \r, a tab, a NUL) so the admin can see them.

@@ -1,6 +1,9 @@
 package diag
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLong(t *testing.T) {
 	tests := []struct {
@@ -24,6 +27,15 @@ func TestLong(t *testing.T) {
 				Msg: "m", Text: "\tx\r",
 			},
 			want: "f:1:3: warning: m\n    \\tx\\r\n       ^\n",
+		},
+		{
+			name: "a long line is cut around the column",
+			p: Problem{
+				Pos: Pos{File: "f", Line: 1, Col: 1003}, Severity: Error,
+				Msg: "m", Text: strings.Repeat("a", 1000) + `"x` + strings.Repeat("b", 1000),
+			},
+			want: "f:1:1003: error: m\n    ..." + strings.Repeat("a", 58) + `"x` + strings.Repeat("b", 60) + "...\n" +
+				"    " + strings.Repeat(" ", 63) + "^\n", // under the first b, column 1003
 		},
 		{
 			name: "no line",
