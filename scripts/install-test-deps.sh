@@ -26,7 +26,10 @@ if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now mari
 if [ ! -x "$peers/ipv6/usr/bin/tcprules" ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download -qq ucspi-tcp-ipv6 >/dev/null)
+	# The package lists may be missing or old when every package above was
+	# already installed: update them once if the download fails.
+	(cd "$tmp" && apt-get download -qq ucspi-tcp-ipv6 >/dev/null 2>&1) \
+		|| { $sudo apt-get update -qq && (cd "$tmp" && apt-get download -qq ucspi-tcp-ipv6 >/dev/null); }
 	$sudo mkdir -p "$peers/ipv6"
 	$sudo dpkg-deb -x "$tmp"/ucspi-tcp-ipv6_*.deb "$peers/ipv6"
 fi
