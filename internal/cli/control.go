@@ -728,11 +728,20 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 	if err != nil {
 		return err
 	}
+	// The cdb's directory is locked first; the source's own directory too
+	// when the file is a link to elsewhere (the same order as tcp add).
 	l, err := safefile.LockDir(dir, a.lockTimeout)
 	if err != nil {
 		return err
 	}
 	defer l.Unlock()
+	srcLock := l
+	if real, err := filepath.EvalSymlinks(filepath.Join(dir, s.kind.Name())); err == nil && filepath.Dir(real) != l.Dir() {
+		if srcLock, err = safefile.LockDir(filepath.Dir(real), a.lockTimeout); err != nil {
+			return err
+		}
+		defer srcLock.Unlock()
+	}
 	f, probs, err := loadControl(s.kind, dir)
 	if err != nil {
 		return err
@@ -759,7 +768,7 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 			}
 		}
 	}
-	if err := l.WriteFile(f.Path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+	if err := srcLock.WriteFile(f.Path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
 		return err
 	}
 	if !f.Exists {

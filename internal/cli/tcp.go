@@ -264,7 +264,9 @@ cdb unless --no-cdb.`,
 // edited: the admin fixes it first.
 func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (string, error)) error {
 	path := a.rulesFile(file)
-	l, err := safefile.LockDir(filepath.Dir(path), a.lockTimeout)
+	// The source is locked where it really is (tcp.smtp may be a link to
+	// another directory); its cdb is written beside the name given.
+	l, err := safefile.LockFor(path, a.lockTimeout)
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,15 @@ func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (st
 		fmt.Fprintf(a.stderr, "qmailctl: %s.cdb not recompiled: run qmailctl cdb %s\n", path, path)
 		return nil
 	}
-	st, _, err := tcprules.Build(l, path, path+".cdb", nil)
+	cdbLock := l
+	if dir, err := filepath.Abs(filepath.Dir(path)); err == nil && dir != l.Dir() {
+		// Nested in this order only: qmailctl cdb takes just the cdb's lock.
+		if cdbLock, err = safefile.LockDir(dir, a.lockTimeout); err != nil {
+			return err
+		}
+		defer cdbLock.Unlock()
+	}
+	st, _, err := tcprules.Build(cdbLock, path, path+".cdb", nil)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,17 @@ func LockDir(dir string, timeout time.Duration) (*Lock, error) {
 	}
 }
 
+// LockFor locks the directory that holds path's file: the directory of the
+// file a symbolic link at path points to, so that WriteFile(path) may
+// replace it.
+func LockFor(path string, timeout time.Duration) (*Lock, error) {
+	target, err := resolveFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return LockDir(filepath.Dir(target), timeout)
+}
+
 // Unlock releases the lock. It is safe to call more than once.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
