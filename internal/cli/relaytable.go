@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +30,7 @@ by default. The table is created when missing, as IndiMail does.
 
 EXIT STATUS
   0   done; for check, the sender may relay
-  1   check: the sender may not relay
+  1   check: the sender may not relay; remove: no row matched
   100 bad input (an invalid IP or email), refused before the database is touched
   111 the database cannot be reached or fails; the DSN is shown without its password`,
 		Example: `  # what clearopensmtp does, from cron every 30 minutes
@@ -179,7 +178,7 @@ still lets its user relay (younger than the relay window).`,
 				if j.Live {
 					state = "relays"
 				}
-				table = append(table, []string{r.Email, r.IP, r.Time.Format("2006-01-02 15:04:05"),
+				table = append(table, []string{r.Email, r.IP, r.Time.Format("2006-01-02 15:04:05 MST"),
 					(time.Duration(j.AgeSecs) * time.Second).String(), state})
 			}
 			if asJSON {
@@ -225,7 +224,8 @@ every row of that IP: what to do when a password was stolen.`,
 			}
 			fmt.Fprintf(a.stdout, "removed %d row(s)\n", n)
 			if n == 0 {
-				return badInput(errors.New("no row matched"), "qmailctl relay table list shows the rows")
+				fmt.Fprintln(a.stderr, "qmailctl: no row matched; qmailctl relay table list shows the rows")
+				return errNo
 			}
 			return nil
 		},

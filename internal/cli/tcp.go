@@ -80,6 +80,12 @@ terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
 				return err
 			}
 			a.warn(probs)
+			// Lines with syntax errors are not listed, and the exit status says
+			// the list is not the whole file.
+			var listErr error
+			if diag.FirstError(probs) != nil {
+				listErr = &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
+			}
 			if asJSON {
 				out := []ruleJSON{}
 				for _, r := range f.Rules() {
@@ -92,13 +98,19 @@ terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
 					}
 					out = append(out, ruleJSON{Rule: r, Action: r.Action(), Keys: keys})
 				}
-				return a.printJSON(out)
+				if err := a.printJSON(out); err != nil {
+					return err
+				}
+				return listErr
 			}
 			var rows [][]string
 			for _, r := range f.Rules() {
 				rows = append(rows, []string{fmt.Sprint(r.Line), displayAddress(r.Address), r.Action(), tcprules.FormatVars(r.Env)})
 			}
-			return a.printTable([]string{"line", "address", "action", "variables"}, rows)
+			if err := a.printTable([]string{"line", "address", "action", "variables"}, rows); err != nil {
+				return err
+			}
+			return listErr
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
