@@ -17,7 +17,15 @@ func TestMatchSenderTextAgreesWithControl(t *testing.T) {
 	domains := []string{"example.com", "sub.example.com", "Example.org", "b.net"}
 	line := func() string {
 		u, d := users[rng.IntN(len(users))], domains[rng.IntN(len(domains))]
-		switch rng.IntN(8) {
+		switch rng.IntN(12) {
+		case 8:
+			return "?" + strings.ToLower(u[1:]+"@"+d) // a one-byte wildcard
+		case 9:
+			return "[a-j]*@" + strings.ToLower(d) // a class
+		case 10:
+			return strings.ToLower(u) + `\@` + strings.ToLower(d) // an escaped byte
+		case 11:
+			return strings.ToLower(u+"@"+d) + "\r" // a CRLF line
 		case 0:
 			return "@" + d
 		case 1:
@@ -58,8 +66,12 @@ func TestMatchSenderTextAgreesWithControl(t *testing.T) {
 			wantLine = want.Entry.Line
 		}
 		if got.doc.matched != want.Matched || got.doc.line != wantLine {
-			t.Fatalf("sender %s: got matched %v line %d, control %v line %d (%s) in:\n%s",
+			t.Fatalf("sender %s: got matched %v line %d, control %v line %d (%s) in:\n%q",
 				sender, got.doc.matched, got.doc.line, want.Matched, wantLine, want.Reason, src)
+		}
+		if got.real.matched != want.IndiMail.Matched {
+			t.Fatalf("sender %s: IndiMail's reading: got matched %v, control %v in:\n%q",
+				sender, got.real.matched, want.IndiMail.Matched, src)
 		}
 	}
 }
