@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
 // ErrInvalid is matched (errors.Is) by every error that rejects an argument before the
@@ -246,46 +248,5 @@ func ipForms(s string) ([3]any, error) {
 		// IndiMail built for IPv6 stores an IPv4 client as TCP6REMOTEIP does.
 		return [3]any{norm, "::ffff:" + norm, norm}, nil
 	}
-	b := a.As16()
-	var g [8]uint16
-	for i := range g {
-		g[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
-	}
-	return [3]any{norm, formatIPv6(g, true, 1), formatIPv6(g, false, 2)}, nil
-}
-
-// formatIPv6 writes groups in lower-case hex, compressing one run of zero
-// groups of at least minRun: the longest (the first on a tie), or the first.
-func formatIPv6(g [8]uint16, longest bool, minRun int) string {
-	start, length := -1, 0
-	for i := 0; i < 8; {
-		if g[i] != 0 {
-			i++
-			continue
-		}
-		j := i
-		for j < 8 && g[j] == 0 {
-			j++
-		}
-		if j-i >= minRun && j-i > length {
-			start, length = i, j-i
-			if !longest {
-				break
-			}
-		}
-		i = j
-	}
-	var out strings.Builder
-	for i := 0; i < 8; i++ {
-		if i == start {
-			out.WriteString("::")
-			i += length - 1
-			continue
-		}
-		if i > 0 && i != start+length {
-			out.WriteByte(':')
-		}
-		out.WriteString(strconv.FormatUint(uint64(g[i]), 16))
-	}
-	return out.String()
+	return [3]any{norm, tcprules.FormatIPv6(a.As16(), 1, false), tcprules.FormatIPv6(a.As16(), 2, true)}, nil
 }

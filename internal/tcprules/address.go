@@ -103,12 +103,20 @@ func FormatIP(ip netip.Addr) string {
 	if ip.Is4() || ip.Is4In6() {
 		return ip.Unmap().String()
 	}
-	a := ip.As16()
+	return FormatIPv6(ip.As16(), 1, false)
+}
+
+// FormatIPv6 writes an IPv6 address in lower-case hex without leading zeros,
+// writing one run of at least minRun zero groups as "::": the longest run
+// (the first on a tie), or with first set the first run. The tcpservers
+// differ here: ucspi-tcp-ipv6 uses (1, false), IndiMail's (2, true), and
+// RFC 5952 (2, false).
+func FormatIPv6(a [16]byte, minRun int, first bool) string {
 	var g [8]uint16
 	for i := range g {
 		g[i] = uint16(a[2*i])<<8 | uint16(a[2*i+1])
 	}
-	bestStart, bestLen := -1, 0
+	start, length := -1, 0
 	for i := 0; i < 8; {
 		if g[i] != 0 {
 			i++
@@ -118,19 +126,22 @@ func FormatIP(ip netip.Addr) string {
 		for j < 8 && g[j] == 0 {
 			j++
 		}
-		if j-i > bestLen {
-			bestStart, bestLen = i, j-i
+		if j-i >= minRun && j-i > length {
+			start, length = i, j-i
+			if first {
+				break
+			}
 		}
 		i = j
 	}
 	var b strings.Builder
 	for i := 0; i < 8; i++ {
-		if i == bestStart {
+		if i == start {
 			b.WriteString("::")
-			i += bestLen - 1
+			i += length - 1
 			continue
 		}
-		if i > 0 && i != bestStart+bestLen {
+		if i > 0 && i != start+length {
 			b.WriteByte(':')
 		}
 		b.WriteString(strconv.FormatUint(uint64(g[i]), 16))

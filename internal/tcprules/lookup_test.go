@@ -122,3 +122,24 @@ func TestFormatIP(t *testing.T) {
 		t.Error("NormalizeIP accepted 10.1.1")
 	}
 }
+
+func TestFormatIPv6Policies(t *testing.T) {
+	a := netip.MustParseAddr("1:0:0:2:0:0:0:3").As16()
+	for _, tt := range []struct {
+		minRun int
+		first  bool
+		want   string
+	}{
+		{1, false, "1:0:0:2::3"},  // ucspi-tcp-ipv6: the longest run
+		{2, true, "1::2:0:0:0:3"}, // IndiMail: the first run of two or more
+		{2, false, "1:0:0:2::3"},  // RFC 5952
+	} {
+		if got := FormatIPv6(a, tt.minRun, tt.first); got != tt.want {
+			t.Errorf("FormatIPv6(%d, %v) = %s, want %s", tt.minRun, tt.first, got, tt.want)
+		}
+	}
+	single := netip.MustParseAddr("2001:db8:0:1:1:1:1:1").As16()
+	if got := FormatIPv6(single, 2, false); got != "2001:db8:0:1:1:1:1:1" {
+		t.Errorf("RFC 5952 compressed a single zero group: %s", got)
+	}
+}
