@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+	"golang.org/x/term"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
@@ -29,6 +31,11 @@ func (a *app) printTable(header []string, rows [][]string) error {
 		return nil
 	}
 	t := tablewriter.NewWriter(a.stdout)
+	if f, ok := a.stdout.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
+			t.Options(tablewriter.WithMaxWidth(w - 2)) // wrap cells, not the terminal (tablewriter overshoots by a border)
+		}
+	}
 	t.Header(header)
 	if err := t.Bulk(rows); err != nil {
 		return err
