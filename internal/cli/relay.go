@@ -217,7 +217,13 @@ func (a *app) serviceEnv(dir string, set []string) (map[string]string, string, *
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, "", nil, badInput(fmt.Errorf("--service %s: %w", dir, err), "give a supervise service directory with a run script, e.g. /service/qmail-smtpd.25")
 			}
-			return nil, "", nil, fmt.Errorf("--service %s: %w", dir, err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return nil, "", nil, fmt.Errorf("--service %s: %w", dir, err) // unreadable: 111
+			}
+			// A run script qmailctl cannot read as a tcpserver command line:
+			// trying again will not help.
+			return nil, "", nil, badInput(fmt.Errorf("--service %s: %w", dir, err), "use --env and the flags of relay test instead of --service")
 		}
 		if svc.RulesCDB == "" {
 			return nil, "", nil, badInput(fmt.Errorf("--service %s: the run script's tcpserver has no -x rules.cdb", dir), "")

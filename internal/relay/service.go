@@ -95,7 +95,15 @@ func ReadEnvDir(dir string) (env map[string]string, unset []string, err error) {
 // qmailctl cannot guess the path).
 func (s *Service) parseRun(run string, data []byte) error {
 	text := strings.ReplaceAll(string(data), "\\\n", " ")
-	words := shellWords(text)
+	var words []string
+	for _, w := range shellWords(text) {
+		// sh -c '... tcpserver ...' quotes the whole command as one word.
+		if strings.Contains(w, "tcpserver") && strings.ContainsAny(w, " \t\n") {
+			words = append(words, shellWords(w)...)
+		} else {
+			words = append(words, w)
+		}
+	}
 	at := -1
 	for i, w := range words {
 		if filepath.Base(w) == "tcpserver" || filepath.Base(w) == "tcpserver6" {
