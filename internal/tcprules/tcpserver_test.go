@@ -1,15 +1,8 @@
 package tcprules
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +29,6 @@ const tcpserverRules = `# qmailctl's tcpserver test
 // compiled by qmailctl, connects from many loopback source addresses, and
 // compares the environment its child prints with Lookup's decision.
 func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
-	tcpserver := peers.Tool(t, "tcpserver")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "tcp.smtp")
 	if err := os.WriteFile(src, []byte(tcpserverRules), 0o644); err != nil {
@@ -51,16 +43,7 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 	}
 	l.Unlock()
 
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, tcpserver, "-R", "-H", "-l", "localhost", "-x", src+".cdb",
-		"127.0.0.1", fmt.Sprint(port), "/usr/bin/env")
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	waitListening(t, port)
+	addr := peers.StartTCPServer(t, src+".cdb")
 
 	r, err := cdb.Open(src + ".cdb")
 	if err != nil {
@@ -75,14 +58,14 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, closed := connect(t, ip, port)
+			env, ran := peers.ConnectFrom(t, ip, addr)
 			if d.Deny {
-				if !closed || len(env) > 0 {
+				if ran {
 					t.Fatalf("lookup says deny, but the child ran: %v", env)
 				}
 				return
 			}
-			if closed {
+			if !ran {
 				t.Fatal("lookup says allow, but tcpserver dropped the connection")
 			}
 			if env["TCPREMOTEIP"] != ip {
@@ -103,50 +86,4 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 			}
 		})
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitListening(t *testing.T, port int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			io.Copy(io.Discard, c) // let the child finish
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("tcpserver did not listen on port %d", port)
-}
-
-// connect opens a connection from source address ip and returns the
-// environment the child printed, or closed=true if nothing came back.
-func connect(t *testing.T, ip string, port int) (env map[string]string, closed bool) {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	env = map[string]string{}
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		if name, value, ok := strings.Cut(sc.Text(), "="); ok {
-			env[name] = value
-		}
-	}
-	return env, len(env) == 0
 }
