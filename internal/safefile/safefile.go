@@ -266,19 +266,30 @@ func resolveDir(dir string) (string, error) {
 	return r, nil
 }
 
-// resolveFile follows a symbolic link at path (if any) to the file it names,
-// and resolves the directory, so the lock check compares like with like.
+// resolveFile follows a symbolic link at path (if any, and also when its
+// target does not exist yet) to the file it names, and resolves the
+// directory, so the lock check compares like with like.
 func resolveFile(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
 	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		return r, nil
+	for range 40 { // as many links as Linux follows
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return r, nil
+		}
+		dir, err := resolveDir(filepath.Dir(abs))
+		if err != nil {
+			return "", err
+		}
+		link, err := os.Readlink(abs)
+		if err != nil { // no link: a new file in an existing directory
+			return filepath.Join(dir, filepath.Base(abs)), nil
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(dir, link)
+		}
+		abs = link
 	}
-	dir, err := resolveDir(filepath.Dir(abs))
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, filepath.Base(abs)), nil
+	return "", fmt.Errorf("resolve %s: %w", path, syscall.ELOOP)
 }

@@ -207,3 +207,30 @@ func TestLockRemovesStaleTemps(t *testing.T) {
 	slices.Sort(want)
 	assertOnlyFiles(t, dir, want...)
 }
+
+// A link whose target does not exist yet (a cdb link made before the first
+// build) is followed too: the link stays, and the file it names is created
+// under the lock of its own directory.
+func TestBeginFollowsDanglingLink(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"tcp", "cdbs"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(root, "tcp", "tcp.smtp.cdb")
+	if err := os.Symlink("../cdbs/tcp.smtp.cdb", link); err != nil {
+		t.Fatal(err)
+	}
+	txn := begin(t, link)
+	if err := txn.Stage(link, writeString("cdb")); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("link replaced: %v %v", fi, err)
+	}
+	assertContent(t, filepath.Join(root, "cdbs", "tcp.smtp.cdb"), "cdb")
+}
