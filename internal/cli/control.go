@@ -769,7 +769,7 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 	if err := txn.Stage(src, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
 		return err
 	}
-	rebuilt, err := a.stageCDB(s, o, txn, dir, data)
+	rebuilt, warning, err := stageCDB(s, o, txn, dir, data)
 	if err != nil {
 		return err
 	}
@@ -793,6 +793,7 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 	if rebuilt >= 0 {
 		fmt.Fprintf(a.stdout, "%s: %d records\n", cdbPath, rebuilt)
 	}
+	fmt.Fprint(a.stderr, warning)
 	return nil
 }
 
@@ -871,24 +872,22 @@ func (a *app) refuseInvalid(s *controlSpec, path string, before, after []diag.Pr
 
 // stageCDB stages the spec's cdb, compiled from data, the edited source, in
 // txn, as its policy and the flags say. It returns the number of records,
-// or -1 when the cdb is not rebuilt (after saying why, if the admin should
-// know). The cdb is built before anything is replaced: when it cannot be,
-// the source is not replaced either.
-func (a *app) stageCDB(s *controlSpec, o cdbFlags, txn *safefile.Txn, dir string, data []byte) (int, error) {
+// or -1 when the cdb is not rebuilt, with the warning to print once the edit
+// is committed if the admin should know why. The cdb is built before
+// anything is replaced: when it cannot be, the source is not replaced either.
+func stageCDB(s *controlSpec, o cdbFlags, txn *safefile.Txn, dir string, data []byte) (int, string, error) {
 	if s.cdb == noCDB {
-		return -1, nil
+		return -1, "", nil
 	}
 	name, cdbPath := s.kind.Name(), filepath.Join(dir, s.kind.CDBName())
 	had := exists(cdbPath)
 	switch {
 	case s.cdb == existingCDB && !had && !o.create:
-		return -1, nil
+		return -1, "", nil
 	case o.skip && had:
-		fmt.Fprintf(a.stderr, "qmailctl: warning: %s not rebuilt (--no-cdb): qmail-smtpd still uses its old records\n  hint: qmailctl cdb\n", cdbPath)
-		return -1, nil
+		return -1, fmt.Sprintf("qmailctl: warning: %s not rebuilt (--no-cdb): qmail-smtpd still uses its old records\n  hint: qmailctl cdb\n", cdbPath), nil
 	case o.skip:
-		fmt.Fprintf(a.stderr, "qmailctl: warning: %s not built (--no-cdb): qmail-smtpd does not see %s until it is\n  hint: qmailctl cdb\n", cdbPath, name)
-		return -1, nil
+		return -1, fmt.Sprintf("qmailctl: warning: %s not built (--no-cdb): qmail-smtpd does not see %s until it is\n  hint: qmailctl cdb\n", cdbPath, name), nil
 	}
 	var n int
 	err := txn.Stage(cdbPath, func(w *os.File) error {
@@ -897,9 +896,9 @@ func (a *app) stageCDB(s *controlSpec, o cdbFlags, txn *safefile.Txn, dir string
 		return err
 	})
 	if err != nil {
-		return -1, fmt.Errorf("%s not rebuilt, so %s was not changed either: %w", s.kind.CDBName(), name, err)
+		return -1, "", fmt.Errorf("%s not rebuilt, so %s was not changed either: %w", s.kind.CDBName(), name, err)
 	}
-	return n, nil
+	return n, "", nil
 }
 
 // numberedLine is a line of a file and its 1-based number.
