@@ -234,3 +234,21 @@ func TestBeginFollowsDanglingLink(t *testing.T) {
 	}
 	assertContent(t, filepath.Join(root, "cdbs", "tcp.smtp.cdb"), "cdb")
 }
+
+// A transaction that cannot take every lock takes none: the locks it got
+// are released before it reports the one it waited for.
+func TestBeginLockedReleasesAll(t *testing.T) {
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a", "tcp.smtp"), filepath.Join(root, "b", "tcp.smtp.cdb")
+	mustWrite(t, a, "")
+	mustWrite(t, b, "")
+	held := lock(t, filepath.Dir(b))
+	if _, err := Begin(0, a, b); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Begin with %s held: err = %v, want ErrLocked", held.Dir(), err)
+	}
+	l, err := LockDir(filepath.Dir(a), 0)
+	if err != nil {
+		t.Fatalf("the other directory is still locked: %v", err)
+	}
+	l.Unlock()
+}
