@@ -127,11 +127,12 @@ EXIT STATUS
 }
 
 // cdbJob is one cdb that `qmailctl cdb` brings up to date: how to tell
-// whether it is stale and how to build it, under its directory's lock.
+// whether it is stale and how to stage it in a transaction that holds the
+// locks of the directories of its source and its cdb.
 type cdbJob struct {
 	kind, src, dst string
 	stale          func() (bool, string, error)
-	build          func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error)
+	build          func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error)
 	read           *atomic.Int64 // bytes of src read, for the progress line; nil if not counted
 }
 
@@ -141,19 +142,40 @@ func tcpJob(src string) cdbJob {
 	read := new(atomic.Int64)
 	return cdbJob{kind: "tcprules", src: src, dst: dst, read: read,
 		stale: func() (bool, string, error) { return tcprules.Stale(src, dst, read) },
-		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
-			return tcprules.Build(l, src, dst, read)
+		build: func(t *safefile.Txn) (st tcprules.Stats, warns []diag.Problem, err error) {
+			in, err := t.Open(src)
+			if err != nil {
+				return st, nil, err
+			}
+			defer in.Close()
+			err = t.Stage(dst, func(w *os.File) error {
+				st, warns, err = tcprules.WriteCDB(w, src, in, read)
+				return err
+			})
+			return st, warns, unwrapProblem(err)
 		},
 	}
 }
 
 // controlJob compiles the control file kind in dir into its cdb.
 func controlJob(kind control.Kind, dir string) cdbJob {
-	return cdbJob{kind: kind.Name(), src: filepath.Join(dir, kind.Name()), dst: filepath.Join(dir, kind.CDBName()),
+	src, dst := filepath.Join(dir, kind.Name()), filepath.Join(dir, kind.CDBName())
+	return cdbJob{kind: kind.Name(), src: src, dst: dst,
 		stale: func() (bool, string, error) { return control.Stale(kind, dir) },
-		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
-			n, warns, err := control.Compile(kind, dir, l)
-			return tcprules.Stats{Rules: n, Records: n}, warns, err
+		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				return tcprules.Stats{}, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
+			}
+			var (
+				n     int
+				warns []diag.Problem
+			)
+			err = t.Stage(dst, func(w *os.File) error {
+				n, warns, err = control.WriteCDB(w, kind, src, data)
+				return err
+			})
+			return tcprules.Stats{Rules: n, Records: n}, warns, unwrapProblem(err)
 		},
 	}
 }
@@ -168,18 +190,19 @@ func jobFor(src string) cdbJob {
 }
 
 // build compiles one file named on the command line (or found in
-// --tcp-dir) under the lock of its directory.
+// --tcp-dir) under the locks of the directories of the source (which may be
+// a link to another directory) and of its cdb.
 func (a *app) build(src string, always bool) buildResult {
 	j := jobFor(src)
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
 	}
-	l, err := safefile.LockDir(filepath.Dir(src), a.lockTimeout)
+	txn, err := safefile.Begin(a.lockTimeout, j.src, j.dst)
 	if err != nil {
 		return j.failed(err)
 	}
-	defer l.Unlock()
-	return a.runJob(j, l, always)
+	defer txn.Close()
+	return a.runJob(j, txn, always)
 }
 
 // cdbControlDir is the control directory `qmailctl cdb` scans, or "" to
@@ -208,17 +231,23 @@ func (a *app) buildControlDir(dir string, force bool) []buildResult {
 	if len(jobs) == 0 {
 		return nil
 	}
-	var out []buildResult
-	l, err := safefile.LockDir(dir, a.lockTimeout)
+	var (
+		out   []buildResult
+		paths []string
+	)
+	for _, j := range jobs {
+		paths = append(paths, j.src, j.dst)
+	}
+	txn, err := safefile.Begin(a.lockTimeout, paths...)
 	if err != nil {
 		for _, j := range jobs {
 			out = append(out, j.failed(err))
 		}
 		return out
 	}
-	defer l.Unlock()
+	defer txn.Close()
 	for _, j := range jobs {
-		out = append(out, a.runJob(j, l, force))
+		out = append(out, a.runJob(j, txn, force))
 	}
 	return out
 }
@@ -240,9 +269,9 @@ func (r buildResult) fail(err error) buildResult {
 	return r
 }
 
-// run builds the job's cdb through l (which holds its directory) when it is
-// stale, or always.
-func (a *app) runJob(j cdbJob, l *safefile.Lock, always bool) buildResult {
+// runJob builds the job's cdb in txn (which holds the locks of its
+// directories) when it is stale, or always, and commits it.
+func (a *app) runJob(j cdbJob, txn *safefile.Txn, always bool) buildResult {
 	var count func() int64
 	if j.read != nil {
 		count = func() int64 { return j.read.Load() >> 20 }
@@ -262,8 +291,11 @@ func (a *app) runJob(j cdbJob, l *safefile.Lock, always bool) buildResult {
 		}
 		r.Reason = why
 	}
-	st, warns, err := j.build(l)
+	st, warns, err := j.build(txn)
 	r.Stats, r.Problems = st, append(r.Problems, warns...)
+	if err == nil {
+		err = txn.Commit()
+	}
 	if err != nil {
 		return r.fail(err)
 	}
@@ -324,4 +356,14 @@ func (a *app) rulesFiles() ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// unwrapProblem returns the syntax error in err as it is: its position says
+// it all, and a "write X:" wrapping would only repeat the file's name.
+func unwrapProblem(err error) error {
+	var p *diag.Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	return err
 }

@@ -235,7 +235,7 @@ func exitStatus(ok, perm, temp string) string {
 // Exit status texts shared by the groups, add and remove.
 const (
 	tempRead   = "the file or the directory could not be read"
-	tempWrite  = "the control directory could not be read, locked (another qmailctl held it for --lock-timeout) or written; or the file was written but its cdb was not rebuilt (the message says so: run qmailctl cdb)"
+	tempWrite  = "the control directory could not be read, locked (another qmailctl held it for --lock-timeout) or written, or the cdb could not be rebuilt; nothing was written"
 	permUsage  = "--control-dir names no directory, or bad usage; nothing was written"
 	permAdd    = "an ENTRY is invalid or already in the file, the file has invalid lines, " + permUsage
 	permRemove = "an ENTRY is not in the file, the file would keep invalid lines, " + permUsage
@@ -716,10 +716,11 @@ func refuseGivenTwice(entries []string) error {
 }
 
 // editControl adds (or removes) entries to (from) the spec's file: under
-// the control directory's lock it loads the file, applies every edit,
-// refuses a result with invalid lines, writes it atomically and rebuilds the
-// cdb as the spec's policy says. Nothing is written unless every entry can
-// be added (removed).
+// the locks of the control directory and of the source's own directory (the
+// file may be a link to elsewhere) it loads the file, applies every edit,
+// refuses a result with invalid lines, and writes it and the cdb (as the
+// spec's policy says) as one transaction: nothing is written unless every
+// entry can be added (removed) and the cdb can be built.
 func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove bool) error {
 	if err := refuseGivenTwice(entries); err != nil {
 		return err
@@ -728,20 +729,17 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 	if err != nil {
 		return err
 	}
-	// The cdb's directory is locked first; the source's own directory too
-	// when the file is a link to elsewhere (the same order as tcp add).
-	l, err := safefile.LockDir(dir, a.lockTimeout)
+	src, cdbPath := filepath.Join(dir, s.kind.Name()), ""
+	paths := []string{src}
+	if s.kind.CDBName() != "" {
+		cdbPath = filepath.Join(dir, s.kind.CDBName())
+		paths = append(paths, cdbPath)
+	}
+	txn, err := safefile.Begin(a.lockTimeout, paths...)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
-	srcLock := l
-	if real, err := filepath.EvalSymlinks(filepath.Join(dir, s.kind.Name())); err == nil && filepath.Dir(real) != l.Dir() {
-		if srcLock, err = safefile.LockDir(filepath.Dir(real), a.lockTimeout); err != nil {
-			return err
-		}
-		defer srcLock.Unlock()
-	}
+	defer txn.Close()
 	f, probs, err := loadControl(s.kind, dir)
 	if err != nil {
 		return err
@@ -768,7 +766,14 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 			}
 		}
 	}
-	if err := srcLock.WriteFile(f.Path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+	if err := txn.Stage(src, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+		return err
+	}
+	rebuilt, warning, err := stageCDB(s, o, txn, dir, data)
+	if err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
 		return err
 	}
 	if !f.Exists {
@@ -785,7 +790,11 @@ func (a *app) editControl(s *controlSpec, o cdbFlags, entries []string, remove b
 			}
 		}
 	}
-	return a.rebuildCDB(s, o, l, dir)
+	if rebuilt >= 0 {
+		fmt.Fprintf(a.stdout, "%s: %d records\n", cdbPath, rebuilt)
+	}
+	fmt.Fprint(a.stderr, warning)
+	return nil
 }
 
 // refuseNewSource refuses to create the text source of a cdb that exists
@@ -861,32 +870,35 @@ func (a *app) refuseInvalid(s *controlSpec, path string, before, after []diag.Pr
 		hint: fmt.Sprintf("fix them by hand, or remove them too: qmailctl %s remove LINE...", s.kind.Name())}
 }
 
-// rebuildCDB compiles the spec's cdb after an edit, as its policy and the
-// flags say. The file is already written, so a failure here is temporary
-// (exit 111) and says how to finish.
-func (a *app) rebuildCDB(s *controlSpec, o cdbFlags, l *safefile.Lock, dir string) error {
+// stageCDB stages the spec's cdb, compiled from data, the edited source, in
+// txn, as its policy and the flags say. It returns the number of records,
+// or -1 when the cdb is not rebuilt, with the warning to print once the edit
+// is committed if the admin should know why. The cdb is built before
+// anything is replaced: when it cannot be, the source is not replaced either.
+func stageCDB(s *controlSpec, o cdbFlags, txn *safefile.Txn, dir string, data []byte) (int, string, error) {
 	if s.cdb == noCDB {
-		return nil
+		return -1, "", nil
 	}
 	name, cdbPath := s.kind.Name(), filepath.Join(dir, s.kind.CDBName())
 	had := exists(cdbPath)
 	switch {
 	case s.cdb == existingCDB && !had && !o.create:
-		return nil
+		return -1, "", nil
 	case o.skip && had:
-		fmt.Fprintf(a.stderr, "qmailctl: warning: %s not rebuilt (--no-cdb): qmail-smtpd still uses its old records\n  hint: qmailctl cdb\n", cdbPath)
-		return nil
+		return -1, fmt.Sprintf("qmailctl: warning: %s not rebuilt (--no-cdb): qmail-smtpd still uses its old records\n  hint: qmailctl cdb\n", cdbPath), nil
 	case o.skip:
-		fmt.Fprintf(a.stderr, "qmailctl: warning: %s not built (--no-cdb): qmail-smtpd does not see %s until it is\n  hint: qmailctl cdb\n", cdbPath, name)
-		return nil
+		return -1, fmt.Sprintf("qmailctl: warning: %s not built (--no-cdb): qmail-smtpd does not see %s until it is\n  hint: qmailctl cdb\n", cdbPath, name), nil
 	}
-	n, _, err := control.Compile(s.kind, dir, l)
+	var n int
+	err := txn.Stage(cdbPath, func(w *os.File) error {
+		var err error
+		n, _, err = control.WriteCDB(w, s.kind, filepath.Join(dir, name), data)
+		return err
+	})
 	if err != nil {
-		return &exitError{code: exitTemp, err: fmt.Errorf("%s was written, but %s was not rebuilt: %w", name, s.kind.CDBName(), err),
-			hint: "fix the cause, then run qmailctl cdb"}
+		return -1, "", fmt.Errorf("%s not rebuilt, so %s was not changed either: %w", s.kind.CDBName(), name, err)
 	}
-	fmt.Fprintf(a.stdout, "%s: %d records\n", cdbPath, n)
-	return nil
+	return n, "", nil
 }
 
 // numberedLine is a line of a file and its 1-based number.

@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // TestMain lets testscript run qmailctl as a command inside the scripts.
@@ -27,7 +30,9 @@ func TestScript(t *testing.T) {
 		RequireUniqueNames:  true,
 		UpdateScripts:       *update,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status": cmdStatus,
+			"status":    cmdStatus,
+			"lockdir":   cmdLockDir,
+			"unlockdir": cmdUnlockDir,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")
@@ -58,3 +63,32 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
 }
+
+// cmdLockDir takes the directory lock every qmailctl edit takes, and holds
+// it until unlockdir or the end of the script, so that a test of a lock
+// wait needs no timing: lockdir tcp.
+func cmdLockDir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: lockdir DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	l, err := safefile.LockDir(dir, 0)
+	ts.Check(err)
+	heldLocks.Store(dir, l)
+	ts.Defer(func() { l.Unlock() })
+}
+
+// cmdUnlockDir releases a lock taken by lockdir: unlockdir tcp.
+func cmdUnlockDir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: unlockdir DIR")
+	}
+	l, ok := heldLocks.LoadAndDelete(ts.MkAbs(args[0]))
+	if !ok {
+		ts.Fatalf("unlockdir %s: not locked by lockdir", args[0])
+	}
+	ts.Check(l.(*safefile.Lock).Unlock())
+}
+
+// heldLocks are the locks lockdir holds, by absolute directory.
+var heldLocks sync.Map

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -271,18 +270,23 @@ cdb unless --no-cdb.`,
 	return cmd
 }
 
-// editRules applies edit to the rules file under the directory lock, writes
-// it atomically, and recompiles its cdb. A file with syntax errors is not
-// edited: the admin fixes it first.
+// editRules applies edit to the rules file and recompiles its cdb as one
+// transaction: under the locks of the directories of both (tcp.smtp may be a
+// link to another directory; its cdb is written beside the name given), the
+// new file and the new cdb are both written before either replaces the old
+// one, so a failure leaves both as they were. A file with syntax errors is
+// not edited: the admin fixes it first.
 func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (string, error)) error {
 	path := a.rulesFile(file)
-	// The source is locked where it really is (tcp.smtp may be a link to
-	// another directory); its cdb is written beside the name given.
-	l, err := safefile.LockFor(path, a.lockTimeout)
+	paths := []string{path}
+	if compile {
+		paths = append(paths, path+".cdb")
+	}
+	txn, err := safefile.Begin(a.lockTimeout, paths...)
 	if err != nil {
 		return err
 	}
-	defer l.Unlock()
+	defer txn.Close()
 	f, probs, err := loadRules(path, true)
 	if err != nil {
 		return err
@@ -295,25 +299,31 @@ func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (st
 		return err
 	}
 	data := f.Bytes()
-	if err := l.WriteFile(path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+	if err := txn.Stage(path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+		return err
+	}
+	var st tcprules.Stats
+	if compile {
+		err := txn.Stage(path+".cdb", func(w *os.File) error {
+			in, err := txn.Open(path) // the staged source: the cdb is what is committed
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			st, _, err = tcprules.WriteCDB(w, path, in, nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout, msg)
 	if !compile {
 		fmt.Fprintf(a.stderr, "qmailctl: %s.cdb not recompiled: run qmailctl cdb %s\n", path, path)
 		return nil
-	}
-	cdbLock := l
-	if dir, err := filepath.Abs(filepath.Dir(path)); err == nil && dir != l.Dir() {
-		// Nested in this order only: qmailctl cdb takes just the cdb's lock.
-		if cdbLock, err = safefile.LockDir(dir, a.lockTimeout); err != nil {
-			return err
-		}
-		defer cdbLock.Unlock()
-	}
-	st, _, err := tcprules.Build(cdbLock, path, path+".cdb", nil)
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(a.stdout, "%s.cdb: %d rules, %d records\n", path, st.Rules, st.Records)
 	return nil

@@ -76,14 +76,40 @@ func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, e
 	if err != nil {
 		return 0, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
 	}
-	_, problems, err := Parse(kind, src, data)
+	var (
+		n        int
+		problems []diag.Problem
+	)
+	err = lock.WriteFile(dst, func(f *os.File) error {
+		n, problems, err = WriteCDB(f, kind, src, data)
+		return err
+	})
+	if p := (*diag.Problem)(nil); errors.As(err, &p) {
+		return 0, problems, p
+	}
+	if err != nil {
+		return 0, problems, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
+	}
+	return n, problems, nil
+}
+
+// WriteCDB compiles source, the text of kind's file (named name in
+// messages), into the cdb qmail-cdb writes for it (see Records), written
+// to w, the temporary file of a safefile transaction. An invalid line is
+// refused: the error is that line's *diag.Problem, returned with every
+// problem, and nothing is written. It returns the number of records and the
+// source's warnings.
+func WriteCDB(w io.WriteSeeker, kind Kind, name string, source []byte) (int, []diag.Problem, error) {
+	if kind.CDBName() == "" {
+		return 0, nil, fmt.Errorf("%s is read as text by qmail-smtpd; it has no cdb", kind.Name())
+	}
+	_, problems, err := Parse(kind, name, source)
 	if err != nil {
 		return 0, problems, err
 	}
-	keys := Records(data)
-	err = lock.WriteFile(dst, func(f *os.File) error { return writeCDB(f, keys) })
-	if err != nil {
-		return 0, problems, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
+	keys := Records(source)
+	if err := writeCDB(w, keys); err != nil {
+		return 0, problems, err
 	}
 	return len(keys), problems, nil
 }

@@ -26,27 +26,40 @@ func Build(l *safefile.Lock, src, dst string, read *atomic.Int64) (Stats, []diag
 		return Stats{}, nil, err
 	}
 	defer f.Close()
-	in := countReader(f, read)
 	var (
 		st    Stats
 		warns []diag.Problem
 	)
-	err = l.WriteFile(dst, func(f *os.File) error {
-		w, err := cdb.NewWriter(f)
-		if err != nil {
-			return err
-		}
-		st, warns, err = Compile(src, in, w)
-		if err != nil {
-			return err
-		}
-		return w.Finish()
+	err = l.WriteFile(dst, func(w *os.File) error {
+		st, warns, err = WriteCDB(w, src, f, read)
+		return err
 	})
+	return st, warns, unwrapProblem(err)
+}
+
+// WriteCDB compiles the rules read from in (named name in messages) into a
+// cdb written to w, the temporary file of a safefile transaction. If read is
+// not nil, it counts the bytes of in read so far, for a progress line.
+func WriteCDB(w io.WriteSeeker, name string, in io.Reader, read *atomic.Int64) (Stats, []diag.Problem, error) {
+	cw, err := cdb.NewWriter(w)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	st, warns, err := Compile(name, countReader(in, read), cw)
+	if err != nil {
+		return st, warns, err
+	}
+	return st, warns, cw.Finish()
+}
+
+// unwrapProblem returns the syntax error in err as it is: its position says
+// it all, and the "write X:" wrapping would only repeat the file's name.
+func unwrapProblem(err error) error {
 	var p *diag.Problem
 	if errors.As(err, &p) {
-		return st, warns, p // the position says it all; drop the "write X:" wrapping
+		return p
 	}
-	return st, warns, err
+	return err
 }
 
 // Stale reports whether the cdb at dst differs from what src compiles to,
