@@ -39,6 +39,9 @@ type Lock struct {
 
 // LockDir takes the lock on dir, waiting up to timeout for another holder.
 func LockDir(dir string, timeout time.Duration) (*Lock, error) {
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	dir, err := resolveDir(dir)
 	if err != nil {
 		return nil, err
@@ -96,6 +99,9 @@ func (l *Lock) Dir() string { return l.dir }
 func (l *Lock) WriteFile(path string, write func(f *os.File) error) error {
 	if l == nil || l.f == nil {
 		return fmt.Errorf("write %s: lock not held", path)
+	}
+	if err := CheckWrite(path); err != nil {
+		return err
 	}
 	target, err := resolveFile(path)
 	if err != nil {
