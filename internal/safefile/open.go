@@ -48,6 +48,9 @@ func kindOf(m fs.FileMode) string {
 }
 
 func notRegular(path, target string, mode fs.FileMode) error {
+	if abs, err := filepath.Abs(path); err == nil && abs == target {
+		target = "" // no link on the way
+	}
 	return &NotRegularError{Path: path, Target: target, Mode: mode}
 }
 
@@ -173,4 +176,14 @@ func Stat(path string) (fs.FileInfo, error) {
 		return nil, notRegular(path, target, fi.Mode())
 	}
 	return fi, nil
+}
+
+// Refused reports whether err is one of Open's, Stat's or the write checks'
+// refusals (a *NotRegularError or an *UntrustedError): the layout is wrong,
+// and trying again will not help. Code that would otherwise treat a failed
+// read as "stale" or "temporary" passes these on.
+func Refused(err error) bool {
+	var nr *NotRegularError
+	var ue *UntrustedError
+	return errors.As(err, &nr) || errors.As(err, &ue)
 }
