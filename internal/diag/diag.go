@@ -189,6 +189,23 @@ const maxBadLines = 20
 // more than 20 lines in error, only its first problem is kept, followed by a
 // note of how many more there are. Other files' problems are unchanged.
 func Excerpt(problems []Problem) []Problem {
+	hide, notes := Hidden(problems)
+	var out []Problem
+	for i, p := range problems {
+		if !hide[i] {
+			out = append(out, p)
+		}
+		if n, ok := notes[i]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Hidden is Excerpt for callers that print problems with more around them
+// (relay audit's findings): hide[i] says to leave problems[i] out, and
+// notes[i], if present, is to be shown right after problems[i].
+func Hidden(problems []Problem) (hide []bool, notes map[int]Problem) {
 	errs, binary := map[string]int{}, map[string]bool{}
 	for _, p := range problems {
 		if p.Severity == Error {
@@ -198,32 +215,23 @@ func Excerpt(problems []Problem) []Problem {
 			binary[p.File] = true
 		}
 	}
-	var out []Problem
-	hidden, at := map[string]int{}, map[string]int{}
-	for _, p := range problems {
+	hide, notes = make([]bool, len(problems)), map[int]Problem{}
+	first, hidden := map[string]int{}, map[string]int{}
+	for i, p := range problems {
 		if !binary[p.File] && errs[p.File] <= maxBadLines {
-			out = append(out, p)
 			continue
 		}
-		if _, seen := at[p.File]; !seen {
-			at[p.File] = len(out)
-			out = append(out, p)
+		if _, seen := first[p.File]; !seen {
+			first[p.File] = i
 			continue
 		}
+		hide[i] = true
 		hidden[p.File]++
 	}
-	if len(hidden) == 0 {
-		return out
+	for file, n := range hidden {
+		notes[first[file]] = Problem{Pos: Pos{File: file}, Severity: Warning,
+			Msg: fmt.Sprintf("%d more %s not shown: the file does not look like the kind of file expected here",
+				n, map[bool]string{true: "problem", false: "problems"}[n == 1])}
 	}
-	// Each note goes right after its file's first problem.
-	var noted []Problem
-	for i, p := range out {
-		noted = append(noted, p)
-		if n := hidden[p.File]; n > 0 && at[p.File] == i {
-			noted = append(noted, Problem{Pos: Pos{File: p.File}, Severity: Warning,
-				Msg: fmt.Sprintf("%d more %s not shown: the file does not look like the kind of file expected here",
-					n, map[bool]string{true: "problem", false: "problems"}[n == 1])})
-		}
-	}
-	return noted
+	return hide, notes
 }
