@@ -114,7 +114,7 @@ func report(w io.Writer, err error) {
 		fmt.Fprint(w, p.Long())
 		return
 	}
-	msg := err.Error()
+	msg := diag.Escape(err.Error()) // it may quote a file's line
 	fmt.Fprintf(w, "qmailctl: error: %s\n", strings.TrimPrefix(msg, "qmailctl: "))
 	if h := hintFor(err); h != "" {
 		fmt.Fprintf(w, "  hint: %s\n", h)

@@ -151,6 +151,17 @@ func visible(s string) string {
 	return b.String()
 }
 
+// Escape shows s as visible shows a quoted line, keeping its newlines: for
+// error messages that may quote a file (an existing rule's text) and are
+// printed without a Problem around them.
+func Escape(s string) string {
+	lines := strings.Split(s, "\n")
+	for i := range lines {
+		lines[i] = visible(lines[i])
+	}
+	return strings.Join(lines, "\n")
+}
+
 // caretOffset is the display column of byte column col in s after visible().
 func caretOffset(s string, col int) int {
 	if col-1 > len(s) {

@@ -150,3 +150,11 @@ func TestExcerpt(t *testing.T) {
 		})
 	}
 }
+
+func TestEscape(t *testing.T) {
+	in := "tcp.smtp:3: the rule is already there: 10.\x1b[2J:allow\u202e\nsecond line\t\xff"
+	want := `tcp.smtp:3: the rule is already there: 10.\x1b[2J:allow\u202e` + "\n" + `second line\t\xff`
+	if got := Escape(in); got != want {
+		t.Errorf("Escape = %q, want %q", got, want)
+	}
+}
