@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // readBufSize is the size of the buffer ForEach reads records through.
@@ -30,9 +31,13 @@ type Reader struct {
 	dataEnd int64 // end of the records: the lowest table position
 }
 
-// Open opens the cdb file at path. Close closes the file.
+// Open opens the cdb file at path through safefile.Open (a regular file
+// only; as root, through trusted links only). Close closes the file.
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
+	if safefile.Refused(err) {
+		return nil, err // it names the file and what is wrong
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cdb: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/relaytable"
 )
@@ -126,8 +127,18 @@ func (a *app) probeRelayTable(ctx context.Context, env map[string]string) func()
 }
 
 func (a *app) printAudit(out auditOut, p relay.AuditPaths) {
-	for _, f := range out.Findings {
-		fmt.Fprintf(a.stdout, "[%s] %s", f.Check, f.Long())
+	probs := make([]diag.Problem, len(out.Findings))
+	for i, f := range out.Findings {
+		probs[i] = f.Problem
+	}
+	hide, notes := diag.Hidden(probs)
+	for i, f := range out.Findings {
+		if !hide[i] {
+			fmt.Fprintf(a.stdout, "[%s] %s", f.Check, f.Long())
+		}
+		if n, ok := notes[i]; ok {
+			fmt.Fprintf(a.stdout, "[%s] %s", f.Check, n.Long())
+		}
 	}
 	s := out.Summary
 	if len(out.Findings) == 0 {

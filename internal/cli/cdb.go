@@ -305,11 +305,7 @@ func (a *app) runJob(j cdbJob, txn *safefile.Txn, always bool) buildResult {
 
 func (a *app) printBuilds(results []buildResult) {
 	for _, r := range results {
-		for i := range r.Problems {
-			if r.Problems[i].Severity >= diag.Warning {
-				fmt.Fprint(a.stderr, r.Problems[i].Long())
-			}
-		}
+		printProblems(a.stderr, r.Problems, diag.Warning)
 		switch {
 		case r.Error != "" && len(r.Problems) > 0 && r.Problems[len(r.Problems)-1].Severity == diag.Error:
 			fmt.Fprintf(a.stderr, "qmailctl: %s: not compiled; %s is unchanged\n", r.Source, r.CDB)

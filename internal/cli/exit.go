@@ -51,6 +51,10 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case safefile.Refused(err):
+		// Before exitError: a command that calls an unreadable file
+		// temporary cannot make a FIFO or a planted link worth a retry.
+		return exitPerm
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &p),
@@ -67,6 +71,14 @@ func exitCode(err error) int {
 
 // hintFor suggests the command that fixes a known error.
 func hintFor(err error) string {
+	var nr *safefile.NotRegularError
+	var ue *safefile.UntrustedError
+	switch {
+	case errors.As(err, &nr):
+		return "replace it with a regular file (or a link to one)"
+	case errors.As(err, &ue):
+		return "as root, qmailctl follows only links owned by root or by their target's owner, and writes only where no other login user can write (qmailctl help exit-codes)"
+	}
 	var ee *exitError
 	if errors.As(err, &ee) && ee.hint != "" {
 		return ee.hint
@@ -102,7 +114,7 @@ func report(w io.Writer, err error) {
 		fmt.Fprint(w, p.Long())
 		return
 	}
-	msg := err.Error()
+	msg := diag.Escape(err.Error()) // it may quote a file's line
 	fmt.Fprintf(w, "qmailctl: error: %s\n", strings.TrimPrefix(msg, "qmailctl: "))
 	if h := hintFor(err); h != "" {
 		fmt.Fprintf(w, "  hint: %s\n", h)

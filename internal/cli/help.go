@@ -106,6 +106,14 @@ to stdout, so a script can test the status and still parse the output.
 
 ` + exitStatusTable() + `
 
+Some files are refused with 100 whoever runs qmailctl: a configuration file
+that is not a regular file (a FIFO would block, /dev/zero would never end).
+Run as root (sudo), qmailctl also refuses, with 100, to follow a symbolic link
+owned by neither root nor the owner of the file it points to, and to write
+into a directory that another user who can log in may write (world- or
+group-writable without the sticky bit): another user could otherwise make root
+change or print any file. The message names the link or directory and owners.
+
 A command's own EXIT STATUS (in its --help and man page) says which of these
 it uses and when. Any other status (2 is a Go runtime crash) is a bug: treat it
 as a failure, and please report it.

@@ -49,6 +49,7 @@ func (a *app) warn(problems []diag.Problem) {
 }
 
 func printProblems(w io.Writer, problems []diag.Problem, min diag.Severity) {
+	problems = diag.Excerpt(problems)
 	for i := range problems {
 		if problems[i].Severity >= min {
 			fmt.Fprint(w, problems[i].Long())

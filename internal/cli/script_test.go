@@ -16,7 +16,7 @@ import (
 // TestMain lets testscript run qmailctl as a command inside the scripts.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"qmailctl": func() { os.Exit(Main()) },
+		"qmailctl": func() { limitTestRun(); os.Exit(Main()) },
 	})
 }
 
@@ -29,10 +29,13 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		UpdateScripts:       *update,
+		Condition:           scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":    cmdStatus,
 			"lockdir":   cmdLockDir,
 			"unlockdir": cmdUnlockDir,
+			"mkfifo":    cmdMkfifo,
+			"lchown":    cmdLchown,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")

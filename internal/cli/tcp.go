@@ -41,7 +41,7 @@ effect, and recompile the cdb (unless --no-cdb).`,
 // loadRules reads and parses a rules file. A missing file is an empty one
 // when missingOK is set (tcp add creates it).
 func loadRules(path string, missingOK bool) (*tcprules.File, []diag.Problem, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && missingOK {
 		data, err = nil, nil
 	}

@@ -72,7 +72,7 @@ func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, e
 	if err != nil {
 		return 0, nil, err
 	}
-	data, err := os.ReadFile(src)
+	data, err := safefile.ReadFile(src)
 	if err != nil {
 		return 0, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
 	}
@@ -141,7 +141,7 @@ func Stale(kind Kind, dir string) (bool, string, error) {
 		return false, "", err
 	}
 	srcName, dstName := kind.Name(), kind.CDBName()
-	data, err := os.ReadFile(src)
+	data, err := safefile.ReadFile(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(dst); err == nil {
 			return false, fmt.Sprintf("%s is missing (qmail-cdb -m moves it to %s.bak); %s is left as it is", srcName, srcName, dstName), nil
@@ -159,6 +159,9 @@ func Stale(kind Kind, dir string) (bool, string, error) {
 	if errors.Is(err, cdb.ErrCorrupt) {
 		return true, fmt.Sprintf("%s is not a valid cdb: %v", dstName, err), nil
 	}
+	if safefile.Refused(err) {
+		return false, "", err
+	}
 	if err != nil {
 		return false, "", fmt.Errorf("open %s: %w", dstName, err)
 	}
@@ -171,6 +174,9 @@ func Stale(kind Kind, dir string) (bool, string, error) {
 	})
 	if errors.Is(err, cdb.ErrCorrupt) {
 		return true, fmt.Sprintf("%s is not a valid cdb: %v", dstName, err), nil
+	}
+	if safefile.Refused(err) {
+		return false, "", err
 	}
 	if err != nil {
 		return false, "", fmt.Errorf("read %s: %w", dstName, err)

@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // Kind names one of the control files this package understands.
@@ -184,9 +184,12 @@ func (f *File) Bytes() []byte {
 // problem are returned with it).
 func Load(kind Kind, dir string) (*File, []diag.Problem, error) {
 	path := filepath.Join(dir, kind.Name())
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &File{Kind: kind, Path: path}, nil, nil
+	}
+	if safefile.Refused(err) {
+		return nil, nil, err // it names the file and what is wrong
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", kind.Name(), err)

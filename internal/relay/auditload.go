@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/control"
+	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -39,7 +39,7 @@ func LoadAudit(p AuditPaths) (*AuditInput, error) {
 		return nil, err
 	}
 	if in.TCPFacts.Exists {
-		data, err := os.ReadFile(p.TCPSource)
+		data, err := safefile.ReadFile(p.TCPSource)
 		if err != nil {
 			return nil, fmt.Errorf("read rules: %w", err)
 		}
@@ -119,12 +119,12 @@ func LoadAudit(p AuditPaths) (*AuditInput, error) {
 // stat returns a file's facts; a missing file is not an error.
 func stat(path string) (FileFacts, error) {
 	f := FileFacts{Path: path}
-	fi, err := os.Stat(path)
+	fi, err := safefile.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
 	}
 	if err != nil {
-		return f, fmt.Errorf("stat: %w", err)
+		return f, err
 	}
 	f.Exists, f.Mode = true, fi.Mode()
 	return f, nil

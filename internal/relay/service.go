@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // Service is what qmailctl reads from a supervise service directory such as
@@ -35,7 +37,7 @@ type Service struct {
 func ReadService(dir string) (*Service, error) {
 	s := &Service{Dir: dir, Env: map[string]string{}}
 	run := filepath.Join(dir, "run")
-	data, err := os.ReadFile(run)
+	data, err := safefile.ReadFile(run)
 	if err != nil {
 		return nil, fmt.Errorf("read the run script: %w", err)
 	}
@@ -71,7 +73,7 @@ func ReadEnvDir(dir string) (env map[string]string, unset []string, err error) {
 		if strings.ContainsRune(name, '=') {
 			return nil, nil, fmt.Errorf("envdir %s: file name %q contains '=', which envdir refuses", dir, name)
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := safefile.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, nil, fmt.Errorf("envdir %s: %w", dir, err)
 		}

@@ -28,6 +28,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/qmailctl/qmailctl/internal/safefile"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -238,6 +240,11 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
 		f.Chmod(0o644)
 		f.Close()
+	}
+	// A FIFO or a device would block SQLite or feed it forever; as root, a
+	// link another user planted is not followed (safefile's rules).
+	if _, err := safefile.Stat(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	// A rollback journal, not WAL: a reader then needs no write access at all
 	// (relay table list, relay test as an ordinary admin), where WAL needs

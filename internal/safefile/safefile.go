@@ -84,6 +84,9 @@ func (l *Lock) WriteFile(path string, write func(f *os.File) error) error {
 	if l == nil || l.f == nil {
 		return fmt.Errorf("write %s: lock not held", path)
 	}
+	if err := CheckWrite(path); err != nil {
+		return err
+	}
 	target, err := resolveFile(path)
 	if err != nil {
 		return err

@@ -64,6 +64,9 @@ func (t *Txn) Stage(path string, write func(f *os.File) error) error {
 	if t.locks == nil {
 		return fmt.Errorf("write %s: transaction closed", path)
 	}
+	if err := CheckWrite(path); err != nil {
+		return err
+	}
 	target, err := t.Target(path)
 	if err != nil {
 		return err
@@ -95,7 +98,7 @@ func (t *Txn) Open(path string) (*os.File, error) {
 			return os.Open(s.f.Name())
 		}
 	}
-	return os.Open(target)
+	return Open(target)
 }
 
 // Commit renames every staged file over its target, in the order staged,
@@ -173,6 +176,10 @@ func lockDirs(dirs []string, timeout time.Duration) ([]*Lock, error) {
 		}
 	}
 	for _, d := range dirs {
+		if err := CheckDir(d); err != nil {
+			release()
+			return nil, err
+		}
 		dir, err := resolveDir(d)
 		if err != nil {
 			release()

@@ -21,7 +21,7 @@ import (
 // If read is not nil, it counts the bytes of src read so far, for a
 // progress line.
 func Build(l *safefile.Lock, src, dst string, read *atomic.Int64) (Stats, []diag.Problem, error) {
-	f, err := os.Open(src)
+	f, err := safefile.Open(src)
 	if err != nil {
 		return Stats{}, nil, err
 	}
@@ -68,7 +68,7 @@ func unwrapProblem(err error) error {
 // reason says what differs. A source with a syntax error is stale, with the
 // error returned. read counts the bytes of src read, as for Build.
 func Stale(src, dst string, read *atomic.Int64) (stale bool, reason string, err error) {
-	f, err := os.Open(src)
+	f, err := safefile.Open(src)
 	if err != nil {
 		return false, "", err
 	}
@@ -77,6 +77,9 @@ func Stale(src, dst string, read *atomic.Int64) (stale bool, reason string, err 
 	r, err := cdb.Open(dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, "no cdb", nil
+	}
+	if safefile.Refused(err) {
+		return false, "", err
 	}
 	if err != nil {
 		return true, "unreadable cdb: " + err.Error(), nil

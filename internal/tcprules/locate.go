@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"syscall"
+
+	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // Positions returns the file offsets of a cdb's records for key, in the
@@ -152,10 +153,11 @@ func FindRule(src []byte, positions Positions, key string) (*Rule, error) {
 }
 
 // MapFile maps a file into memory read-only, so that Locate and cdb lookups
-// touch only the pages they need. Files mmap refuses (empty or not regular)
-// are read instead. The returned function releases the memory.
+// touch only the pages they need. It opens through safefile.Open, so the
+// file is a regular one; an empty file is read instead. The returned
+// function releases the memory.
 func MapFile(path string) ([]byte, func(), error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
