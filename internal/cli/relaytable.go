@@ -74,8 +74,8 @@ func (a *app) openTableWindow(cmd *cobra.Command, minutes int) (*relaytable.Stor
 // clearMinutes is --minutes when given, else RELAY_CLEAR_MINUTES, else 60.
 func clearMinutes(cmd *cobra.Command, flag int) (int, error) {
 	if cmd.Flags().Changed("minutes") {
-		if flag < 0 {
-			return 0, usageErrorf("--minutes %d: want 0 or more", flag)
+		if err := relaytable.CheckMinutes("--minutes", flag); err != nil {
+			return 0, err
 		}
 		return flag, nil
 	}
@@ -166,13 +166,16 @@ still lets its user relay (younger than the relay window).`,
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			cutoff := now.Add(-time.Duration(window) * time.Minute)
+			w, err := relaytable.NewWindow(time.Now(), window)
+			if err != nil {
+				return err
+			}
+			now := w.Now
 			out := []tableRowJSON{}
 			var table [][]string
 			for _, r := range rows {
 				j := tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(now.Sub(r.Time).Seconds()),
-					Live: !r.Time.IsZero() && r.Time.After(cutoff)}
+					Live: w.Live(r)}
 				out = append(out, j)
 				state := "expired"
 				if j.Live {
@@ -306,7 +309,7 @@ Exit 0 when FROM may relay, 1 when not.`,
 			out := tableCheckJSON{From: args[0], IP: res.IP, Allowed: res.Allowed(), Minutes: window, Others: []tableRowJSON{}}
 			rowJSON := func(r relaytable.Row) tableRowJSON {
 				return tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(now.Sub(r.Time).Seconds()),
-					Live: r.Time.After(res.Cutoff)}
+					Live: res.Window.Live(r)}
 			}
 			switch {
 			case res.Match != nil:

@@ -3,7 +3,6 @@ package relaytable
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -11,9 +10,9 @@ import (
 // CheckResult is qmail-smtpd's CHECKRELAY decision for one sender and IP, plus why no
 // row matched, for a trace. Allowed() is true when Match is set.
 type CheckResult struct {
-	From   string    // the sender as given
-	IP     string    // the IP as stored (see NormalizeIP)
-	Cutoff time.Time // rows with Time after Cutoff are live
+	From   string // the sender as given
+	IP     string // the IP as stored (see NormalizeIP)
+	Window Window // the window the rows were judged by
 
 	// Match is the live row for From at IP (case-insensitive, whole address).
 	Match *Row
@@ -39,7 +38,7 @@ type CheckResult struct {
 func (c *CheckResult) Allowed() bool { return c.Match != nil }
 
 // Check answers what qmail-smtpd with CHECKRELAY asks: may from relay from ip at now,
-// given RELAY_CLEAR_MINUTES minutes? A row is live when timestamp > now - minutes*60.
+// given RELAY_CLEAR_MINUTES minutes? Window decides which rows are live.
 //
 // from may be "" (the null sender), which never matches. The decision is one lookup on
 // index(ipaddr); only when it fails does a second lookup by email (the prefix of the unique
@@ -54,12 +53,11 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 	if err != nil {
 		return nil, err
 	}
-	if minutes < 0 {
-		return nil, invalid("minutes", fmt.Sprint(minutes), "want 0 or more")
+	w, err := NewWindow(now, minutes)
+	if err != nil {
+		return nil, err
 	}
-	window := int64(minutes) * 60
-	cutoff := now.Unix() - window
-	res := &CheckResult{From: from, IP: nip, Cutoff: time.Unix(cutoff, 0)}
+	res := &CheckResult{From: from, IP: nip, Window: w}
 
 	forms, err := ipForms(nip)
 	if err != nil {
@@ -87,7 +85,7 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 		return nil, s.dbErr("check by ipaddr", err)
 	}
 
-	live := func(r Row) bool { return !r.Time.IsZero() && r.Time.Unix() > cutoff }
+	live := w.Live
 	for i := range atIP {
 		r := atIP[i]
 		if from != "" && strings.EqualFold(r.Email, from) {
@@ -97,7 +95,7 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 			}
 			if !r.Time.IsZero() {
 				res.Expired = &r
-				res.ExpiredAgo = now.Sub(r.Time.Add(time.Duration(window) * time.Second))
+				res.ExpiredAgo = w.ExpiredAgo(r)
 			}
 			continue
 		}

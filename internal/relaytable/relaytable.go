@@ -19,8 +19,9 @@
 //     strlen(MAIL FROM) bytes, so a prefix matches there; Check reports such rows apart.
 //   - Times are Unix seconds in a signed 32-bit int column, as IndiMail has it: times
 //     after 2038-01-19 are refused. "now" is the caller's clock, not the server's.
-//   - A row is live while timestamp > now - minutes*60; Clear removes the others. A NULL
-//     timestamp (IndiMail never writes one) is never live and never cleared.
+//   - A row is live while timestamp > now - minutes*60 (Window, the one place of that
+//     rule); Clear removes the others. A NULL timestamp (IndiMail never writes one) is
+//     never live and never cleared. Windows longer than a time.Duration are refused.
 package relaytable
 
 import (
@@ -455,13 +456,15 @@ func fromUnix(ts sql.NullInt64) time.Time {
 	return time.Unix(ts.Int64, 0)
 }
 
-// Clear deletes the rows whose timestamp <= now - minutes*60, as IndiMail's clearopensmtp
-// does, and returns how many went. It deletes in batches so logins are never blocked long.
+// Clear deletes the rows that are not live in the window of minutes ending at now (their
+// timestamp <= Window.Cutoff), as IndiMail's clearopensmtp does, and returns how many
+// went. It deletes in batches so logins are never blocked long.
 func (s *Store) Clear(ctx context.Context, now time.Time, minutes int) (int64, error) {
-	if minutes < 0 {
-		return 0, invalid("minutes", fmt.Sprint(minutes), "want 0 or more")
+	w, err := NewWindow(now, minutes)
+	if err != nil {
+		return 0, err
 	}
-	cutoff := now.Unix() - int64(minutes)*60
+	cutoff := w.Cutoff()
 	// Keyset batches over index(timestamp): find the timestamp of the clearBatchSize-th
 	// oldest expired row, delete [lo, that], go on above it. Each DELETE seeks straight to
 	// lo and locks only its own range, so a POP/IMAP login's REPLACE waits at most one

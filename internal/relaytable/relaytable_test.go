@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -167,8 +168,8 @@ func TestCheckDiagnosis(t *testing.T) {
 		if len(c.IndiMailPrefix) != 1 || c.IndiMailPrefix[0].Email != "dave@example.community" {
 			t.Errorf("IndiMailPrefix:\n%s", fmtRows(c.IndiMailPrefix))
 		}
-		if !c.Cutoff.Equal(t0.Add(-time.Hour)) {
-			t.Errorf("Cutoff = %v", c.Cutoff)
+		if c.Window.Cutoff() != t0.Add(-time.Hour).Unix() {
+			t.Errorf("Cutoff = %v", c.Window.Cutoff())
 		}
 
 		// An IP with no rows at all, a sender with no rows at all.
@@ -732,7 +733,10 @@ func TestEnv(t *testing.T) {
 	if m, err := ClearMinutesFromEnv(env(map[string]string{"RELAY_CLEAR_MINUTES": "15"})); m != 15 || err != nil {
 		t.Errorf("ClearMinutesFromEnv = %d, %v", m, err)
 	}
-	for _, bad := range []string{"abc", "-5", "1.5"} {
+	if m, err := ClearMinutesFromEnv(env(map[string]string{"RELAY_CLEAR_MINUTES": strconv.Itoa(MaxMinutes)})); m != MaxMinutes || err != nil {
+		t.Errorf("ClearMinutesFromEnv(MaxMinutes) = %d, %v", m, err)
+	}
+	for _, bad := range []string{"abc", "-5", "1.5", "200000000000000000", strconv.Itoa(MaxMinutes + 1), "99999999999999999999"} {
 		if _, err := ClearMinutesFromEnv(env(map[string]string{"RELAY_CLEAR_MINUTES": bad})); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ClearMinutesFromEnv(%q) = %v", bad, err)
 		}
