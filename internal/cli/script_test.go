@@ -28,6 +28,7 @@ func TestScript(t *testing.T) {
 		UpdateScripts:       *update,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status": cmdStatus,
+			"sqlite": cmdSQLite, // relaytable_script_test.go
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")

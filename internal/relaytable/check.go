@@ -63,12 +63,13 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.byIP, forms[:]...)
-	if err != nil {
-		return nil, s.dbErr("check by ipaddr", err)
-	}
 	var atIP []Row
-	err = func() error {
+	err = s.retry(ctx, "check by ipaddr", func() error {
+		atIP = atIP[:0]
+		rows, err := s.db.QueryContext(ctx, s.q.byIP, forms[:]...)
+		if err != nil {
+			return err
+		}
 		defer rows.Close()
 		for rows.Next() {
 			r := Row{IP: nip}
@@ -80,9 +81,9 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 			atIP = append(atIP, r)
 		}
 		return rows.Err()
-	}()
+	})
 	if err != nil {
-		return nil, s.dbErr("check by ipaddr", err)
+		return nil, err
 	}
 
 	live := w.Live
@@ -110,13 +111,17 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 		return res, nil
 	}
 
-	others, err := s.db.QueryContext(ctx, s.q.byEmail, from)
+	var all []Row
+	err = s.retry(ctx, "check by email", func() error {
+		others, err := s.db.QueryContext(ctx, s.q.byEmail, from)
+		if err != nil {
+			return err
+		}
+		all, err = scanRows(others)
+		return err
+	})
 	if err != nil {
-		return nil, s.dbErr("check by email", err)
-	}
-	all, err := scanRows(others)
-	if err != nil {
-		return nil, s.dbErr("check by email", err)
+		return nil, err
 	}
 	for _, r := range all {
 		if r.IP != nip {
