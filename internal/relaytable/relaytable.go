@@ -430,11 +430,21 @@ func (s *Store) Remove(ctx context.Context, email, ip string) (int64, error) {
 }
 
 func whereClause(f Filter) (string, []any, error) {
+	conds, args, err := filterConds(f)
+	if err != nil || len(conds) == 0 {
+		return "", nil, err
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// filterConds returns the SQL conditions (to be joined by AND) and their arguments that
+// select the rows of f.
+func filterConds(f Filter) ([]string, []any, error) {
 	var conds []string
 	var args []any
 	if f.Email != "" {
 		if err := ValidateEmail(f.Email); err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
 		conds = append(conds, "email = ?")
 		args = append(args, f.Email)
@@ -442,42 +452,17 @@ func whereClause(f Filter) (string, []any, error) {
 	if f.IP != "" {
 		forms, err := ipForms(f.IP)
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
 		conds = append(conds, "ipaddr IN (?, ?, ?)")
 		args = append(args, forms[:]...)
 	}
-	if len(conds) == 0 {
-		return "", nil, nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args, nil
+	return conds, args, nil
 }
 
-// List returns the rows matching f (live or expired), newest first, then by email and IP.
-func (s *Store) List(ctx context.Context, f Filter) ([]Row, error) {
-	where, args, err := whereClause(f)
-	if err != nil {
-		return nil, err
-	}
-	var out []Row
-	err = s.retry(ctx, "list", func() error {
-		rows, err := s.db.QueryContext(ctx, "SELECT email, ipaddr, timestamp FROM "+s.q.quoted+where+
-			" ORDER BY timestamp DESC, email, ipaddr", args...)
-		if err != nil {
-			return err
-		}
-		out, err = scanRows(rows)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func scanRows(rows *sql.Rows) ([]Row, error) {
+// scanRows appends the rows of a SELECT email, ipaddr, timestamp to out.
+func scanRows(rows *sql.Rows, out ...Row) ([]Row, error) {
 	defer rows.Close()
-	var out []Row
 	for rows.Next() {
 		var r Row
 		var ts sql.NullInt64
