@@ -18,9 +18,9 @@ import (
 // SQLite's busy handler polls (it sleeps up to 100 ms between tries) and grants the lock
 // to whichever connection tries first after it is released, so under heavy contention a
 // writer can lose every try for a whole busy timeout while others keep writing: with
-// 150 concurrent `relay table add` a few failed with SQLITE_BUSY after 10 s. Retrying the
-// statement after a random pause until LockWait is spent bounds the wait instead by the
-// time all the other writers need to finish, which LockWait is far above. The MySQL path
+// 150 concurrent `relay table add` a few failed with SQLITE_BUSY. Retrying the statement
+// after a random pause until LockWait is spent bounds the wait instead by the time all
+// the other writers need to finish, which LockWait is far above. The MySQL path
 // retries an InnoDB deadlock or lock wait timeout the same way. Every statement retried
 // is a read or idempotent (REPLACE, DELETE of a range, CREATE ... IF NOT EXISTS).
 const LockWait = time.Minute
