@@ -45,7 +45,7 @@ fi
 # and peak resident set size.
 peakrss() {
 	/usr/bin/time -f '%e %M' -o "$work/time" "$q" "$@" >/dev/null 2>&1 || true
-	awk '{ printf "%6.2f s  peak RSS %7.1f MiB", $1, $2 / 1024 }' "$work/time"
+	tail -n 1 "$work/time" | awk '{ printf "%6.2f s  peak RSS %7.1f MiB", $1, $2 / 1024 }'
 }
 
 # gen DIR NRULES NENTRIES writes and compiles one configuration.
@@ -92,7 +92,8 @@ timeit() {
 			printf "  %-50s min %6.2f  median %6.2f  p90 %6.2f ms", label, t[1] / 1000, med / 1000, p90 / 1000
 		}'
 	/usr/bin/time -f '%M' -o "$work/time" "$q" "$@" >/dev/null 2>&1 || true
-	awk '{ printf "  peak RSS %5.1f MiB\n", $1 / 1024 }' "$work/time"
+	# the last line: GNU time puts "Command exited with non-zero status" first
+	tail -n 1 "$work/time" | awk '{ printf "  peak RSS %5.1f MiB\n", $1 / 1024 }'
 }
 
 nrules() { if [ "$1" = large ]; then echo "$rules"; else echo 1000; fi; }
@@ -132,7 +133,7 @@ list_bench() {
 	# a terminal: script(1) gives qmailctl a pty; GNU time reports the
 	# largest RSS of script and its child, which is qmailctl's
 	/usr/bin/time -f '%e %M' -o "$work/time" script -qec "$q relay table list" /dev/null >/dev/null 2>&1 || true
-	printf '    %-28s %s\n' "list (terminal table)" "$(awk '{ printf "%6.2f s  peak RSS %7.1f MiB", $1, $2 / 1024 }' "$work/time")"
+	printf '    %-28s %s\n' "list (terminal table)" "$(tail -n 1 "$work/time" | awk '{ printf "%6.2f s  peak RSS %7.1f MiB", $1, $2 / 1024 }')"
 }
 
 relay_table_bench() {
