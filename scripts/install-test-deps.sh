@@ -2,7 +2,8 @@
 # install-test-deps.sh installs the real peers the test suite compares qmailctl with:
 # Debian's ucspi-tcp (tcprules, tcprulescheck, tcpserver), ucspi-tcp-ipv6 unpacked into a
 # private folder (the two packages conflict), freecdb (cdbmake), tinycdb (cdb), MariaDB,
-# bash-completion and man-db. It is idempotent and needs root (CI runs as root).
+# bash-completion, man-db, and GNU time and sqlite3 for scripts/bench-relay.sh. It is
+# idempotent and needs root (CI runs as root).
 #
 # The unpacked IPv6 tools land in $QMAILCTL_PEERS (default /opt/qmailctl-peers).
 set -euo pipefail
@@ -12,7 +13,7 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 
 need=()
-for pkg in ucspi-tcp freecdb tinycdb mariadb-server mariadb-client bash-completion man-db time; do
+for pkg in ucspi-tcp freecdb tinycdb mariadb-server mariadb-client bash-completion man-db time sqlite3; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -63,7 +63,8 @@ func exitCode(err error) int {
 		errors.Is(err, tcprules.ErrNotFound),
 		errors.Is(err, control.ErrDuplicate),
 		errors.Is(err, control.ErrNotFound),
-		errors.Is(err, relaytable.ErrInvalid):
+		errors.Is(err, relaytable.ErrInvalid),
+		errors.Is(err, relaytable.ErrNotRelayTable):
 		return exitPerm
 	}
 	return exitTemp // I/O, locks, the database: try again later
@@ -94,7 +95,15 @@ func hintFor(err error) string {
 		return "nothing to do: the entry is already in the file"
 	case errors.Is(err, control.ErrNotFound):
 		return "the list command of the file's group (qmailctl rcpthosts list, ...) shows its entries"
+	case errors.Is(err, relaytable.ErrNotRelayTable):
+		return "point --relay-db (or $QMAILCTL_RELAY_DB) or RELAY_TABLE at the relay table, or move this one aside"
+	case errors.Is(err, relaytable.ErrLocked):
+		return "other writers kept the relay table locked (a long relay table clear?); try again"
 	case errors.Is(err, relaytable.ErrDatabase):
+		var dbe *relaytable.DBError
+		if errors.As(err, &dbe) && dbe.Backend == relaytable.SQLite {
+			return "check --relay-db (or $QMAILCTL_RELAY_DB): the SQLite file's directory must exist and the file be readable (writable to change the table)"
+		}
 		return "check --relay-db (or $QMAILCTL_RELAY_DB) and that the database server is up"
 	case errors.Is(err, safefile.ErrLocked):
 		return "another qmailctl is editing this directory; try again, or raise --lock-timeout"

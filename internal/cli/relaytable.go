@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,8 +35,11 @@ by default. The table is created when missing, as IndiMail does.
 EXIT STATUS
   0   done; for check, the sender may relay
   1   check: the sender may not relay; remove: no row matched
-  100 bad input (an invalid IP or email), refused before the database is touched
-  111 the database cannot be reached or fails; the DSN is shown without its password`,
+  100 bad input (an invalid IP, email or --minutes), refused before the database
+      is touched, or a database that cannot be a relay table (a file that is not
+      SQLite, a table of that name with other columns)
+  111 the database cannot be reached or fails, or other writers kept it locked
+      for a minute; the DSN is shown without its password`,
 		Example: `  # what clearopensmtp does, from cron every 30 minutes
   qmailctl relay table clear
 
@@ -74,8 +81,8 @@ func (a *app) openTableWindow(cmd *cobra.Command, minutes int) (*relaytable.Stor
 // clearMinutes is --minutes when given, else RELAY_CLEAR_MINUTES, else 60.
 func clearMinutes(cmd *cobra.Command, flag int) (int, error) {
 	if cmd.Flags().Changed("minutes") {
-		if flag < 0 {
-			return 0, usageErrorf("--minutes %d: want 0 or more", flag)
+		if err := relaytable.CheckMinutes("--minutes", flag); err != nil {
+			return 0, err
 		}
 		return flag, nil
 	}
@@ -152,7 +159,9 @@ func (a *app) newTableListCmd() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List the rows of the relay table, with their age",
 		Long: `List the rows, newest first, with how long ago each login was and whether it
-still lets its user relay (younger than the relay window).`,
+still lets its user relay (younger than the relay window). Rows are printed as
+they are read, so a table of millions lists in a few MiB of memory: one line
+each on a pipe, a table every 500 rows on a terminal, a JSON array with --json.`,
 		Example: `  qmailctl relay table list --ip 192.0.2.7
   qmailctl relay table list --json | jq -r '.[] | select(.live) | .email'`,
 		Args: cobra.NoArgs,
@@ -162,29 +171,11 @@ still lets its user relay (younger than the relay window).`,
 				return err
 			}
 			defer s.Close()
-			rows, err := s.List(cmd.Context(), relaytable.Filter{IP: ip, Email: email})
+			w, err := relaytable.NewWindow(time.Now(), window)
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			cutoff := now.Add(-time.Duration(window) * time.Minute)
-			out := []tableRowJSON{}
-			var table [][]string
-			for _, r := range rows {
-				j := tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(now.Sub(r.Time).Seconds()),
-					Live: !r.Time.IsZero() && r.Time.After(cutoff)}
-				out = append(out, j)
-				state := "expired"
-				if j.Live {
-					state = "relays"
-				}
-				table = append(table, []string{r.Email, r.IP, r.Time.Format("2006-01-02 15:04:05 MST"),
-					(time.Duration(j.AgeSecs) * time.Second).String(), state})
-			}
-			if asJSON {
-				return a.printJSON(out)
-			}
-			return a.printTable([]string{"email", "ip", "login", "age", "state"}, table)
+			return a.streamRows(cmd.Context(), s, relaytable.Filter{IP: ip, Email: email}, w, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&ip, "ip", "", "only rows for this IP")
@@ -192,6 +183,91 @@ still lets its user relay (younger than the relay window).`,
 	cmd.Flags().IntVar(&minutes, "minutes", 0, minutesUsage)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rows as a JSON array")
 	return cmd
+}
+
+// tablePage is how many rows one terminal table of relay table list holds.
+const tablePage = 500
+
+// streamRows prints the rows as the table gives them, so that memory does not grow with
+// the table: tab-separated lines on a pipe, a terminal table every tablePage rows, or
+// one JSON array written element by element (the same bytes printJSON would write).
+func (a *app) streamRows(ctx context.Context, s *relaytable.Store, f relaytable.Filter, w relaytable.Window, asJSON bool) error {
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	header := []string{"email", "ip", "login", "age", "state"}
+	var page [][]string
+	arr := jsonArray{w: out}
+	err := s.Each(ctx, f, func(r relaytable.Row) error {
+		j := tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(w.Now.Sub(r.Time).Seconds()), Live: w.Live(r)}
+		if asJSON {
+			return arr.add(j)
+		}
+		state := "expired"
+		if j.Live {
+			state = "relays"
+		}
+		cells := []string{r.Email, r.IP, r.Time.Format("2006-01-02 15:04:05 MST"), (time.Duration(j.AgeSecs) * time.Second).String(), state}
+		if !a.tty {
+			_, err := out.WriteString(strings.Join(cells, "\t") + "\n")
+			return err
+		}
+		if page = append(page, cells); len(page) == tablePage {
+			err := a.printTable(header, page)
+			page = page[:0]
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		out.Flush()
+		return err
+	}
+	switch {
+	case asJSON:
+		err = arr.close()
+	case a.tty && len(page) > 0:
+		err = a.printTable(header, page)
+	}
+	if err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// jsonArray writes a JSON array one element at a time, indented as printJSON indents.
+type jsonArray struct {
+	w   *bufio.Writer
+	n   int
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func (j *jsonArray) add(v any) error {
+	if j.enc == nil {
+		j.enc = json.NewEncoder(&j.buf)
+		j.enc.SetIndent("  ", "  ")
+		j.enc.SetEscapeHTML(false)
+	}
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		return err
+	}
+	sep := ",\n  "
+	if j.n == 0 {
+		sep = "[\n  "
+	}
+	j.n++
+	j.w.WriteString(sep)
+	_, err := j.w.Write(bytes.TrimSuffix(j.buf.Bytes(), []byte("\n")))
+	return err
+}
+
+func (j *jsonArray) close() error {
+	end := "\n]\n"
+	if j.n == 0 {
+		end = "[]\n"
+	}
+	_, err := j.w.WriteString(end)
+	return err
 }
 
 func (a *app) newTableRemoveCmd() *cobra.Command {
@@ -306,7 +382,7 @@ Exit 0 when FROM may relay, 1 when not.`,
 			out := tableCheckJSON{From: args[0], IP: res.IP, Allowed: res.Allowed(), Minutes: window, Others: []tableRowJSON{}}
 			rowJSON := func(r relaytable.Row) tableRowJSON {
 				return tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(now.Sub(r.Time).Seconds()),
-					Live: r.Time.After(res.Cutoff)}
+					Live: res.Window.Live(r)}
 			}
 			switch {
 			case res.Match != nil:

@@ -36,6 +36,7 @@ func TestScript(t *testing.T) {
 			"unlockdir": cmdUnlockDir,
 			"mkfifo":    cmdMkfifo,
 			"lchown":    cmdLchown,
+			"sqlite":    cmdSQLite, // relaytable_script_test.go
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")

@@ -3,7 +3,6 @@ package relaytable
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -11,9 +10,9 @@ import (
 // CheckResult is qmail-smtpd's CHECKRELAY decision for one sender and IP, plus why no
 // row matched, for a trace. Allowed() is true when Match is set.
 type CheckResult struct {
-	From   string    // the sender as given
-	IP     string    // the IP as stored (see NormalizeIP)
-	Cutoff time.Time // rows with Time after Cutoff are live
+	From   string // the sender as given
+	IP     string // the IP as stored (see NormalizeIP)
+	Window Window // the window the rows were judged by
 
 	// Match is the live row for From at IP (case-insensitive, whole address).
 	Match *Row
@@ -39,7 +38,7 @@ type CheckResult struct {
 func (c *CheckResult) Allowed() bool { return c.Match != nil }
 
 // Check answers what qmail-smtpd with CHECKRELAY asks: may from relay from ip at now,
-// given RELAY_CLEAR_MINUTES minutes? A row is live when timestamp > now - minutes*60.
+// given RELAY_CLEAR_MINUTES minutes? Window decides which rows are live.
 //
 // from may be "" (the null sender), which never matches. The decision is one lookup on
 // index(ipaddr); only when it fails does a second lookup by email (the prefix of the unique
@@ -54,23 +53,23 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 	if err != nil {
 		return nil, err
 	}
-	if minutes < 0 {
-		return nil, invalid("minutes", fmt.Sprint(minutes), "want 0 or more")
+	w, err := NewWindow(now, minutes)
+	if err != nil {
+		return nil, err
 	}
-	window := int64(minutes) * 60
-	cutoff := now.Unix() - window
-	res := &CheckResult{From: from, IP: nip, Cutoff: time.Unix(cutoff, 0)}
+	res := &CheckResult{From: from, IP: nip, Window: w}
 
 	forms, err := ipForms(nip)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.byIP, forms[:]...)
-	if err != nil {
-		return nil, s.dbErr("check by ipaddr", err)
-	}
 	var atIP []Row
-	err = func() error {
+	err = s.retry(ctx, "check by ipaddr", func() error {
+		atIP = atIP[:0]
+		rows, err := s.db.QueryContext(ctx, s.q.byIP, forms[:]...)
+		if err != nil {
+			return err
+		}
 		defer rows.Close()
 		for rows.Next() {
 			r := Row{IP: nip}
@@ -82,12 +81,12 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 			atIP = append(atIP, r)
 		}
 		return rows.Err()
-	}()
+	})
 	if err != nil {
-		return nil, s.dbErr("check by ipaddr", err)
+		return nil, err
 	}
 
-	live := func(r Row) bool { return !r.Time.IsZero() && r.Time.Unix() > cutoff }
+	live := w.Live
 	for i := range atIP {
 		r := atIP[i]
 		if from != "" && strings.EqualFold(r.Email, from) {
@@ -97,7 +96,7 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 			}
 			if !r.Time.IsZero() {
 				res.Expired = &r
-				res.ExpiredAgo = now.Sub(r.Time.Add(time.Duration(window) * time.Second))
+				res.ExpiredAgo = w.ExpiredAgo(r)
 			}
 			continue
 		}
@@ -112,13 +111,17 @@ func (s *Store) Check(ctx context.Context, from, ip string, now time.Time, minut
 		return res, nil
 	}
 
-	others, err := s.db.QueryContext(ctx, s.q.byEmail, from)
+	var all []Row
+	err = s.retry(ctx, "check by email", func() error {
+		others, err := s.db.QueryContext(ctx, s.q.byEmail, from)
+		if err != nil {
+			return err
+		}
+		all, err = scanRows(others)
+		return err
+	})
 	if err != nil {
-		return nil, s.dbErr("check by email", err)
-	}
-	all, err := scanRows(others)
-	if err != nil {
-		return nil, s.dbErr("check by email", err)
+		return nil, err
 	}
 	for _, r := range all {
 		if r.IP != nip {

@@ -101,11 +101,24 @@ func dropTable(t testing.TB, dsn, table string) {
 	}
 }
 
+// ctxT is a context that ends shortly before the test binary's own deadline (go test
+// -timeout), never earlier: no test here fails because the machine is slow.
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-5*time.Second))
+		}
+	}
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// testLockWait replaces LockWait in every Store the tests open (see TestMain): longer
+// than any test may run, so that waits end only with the test's context. The concurrency
+// tests check that no write is lost or fails whatever the machine's speed; TestLockWait
+// tests the bound itself, with a lock it holds.
+const testLockWait = time.Hour
 
 func mustAdd(t testing.TB, s *Store, email, ip string, at time.Time) {
 	t.Helper()
@@ -181,6 +194,9 @@ func explain(t testing.TB, s *Store, query string, args ...any) []string {
 
 const workerOps = 200
 
+// worker is one writer of the concurrency tests: worker number w doing ops operations.
+type worker struct{ w, ops int }
+
 // workerKey is the (email, ip) of worker w's op k; the shared key is written by all.
 func workerKey(w, k int) (email, ip string) {
 	return fmt.Sprintf("w%d-%d@example.com", w, k%13), fmt.Sprintf("10.%d.0.%d", w, k%5)
@@ -193,8 +209,8 @@ func workerTime(k int) time.Time {
 	return t0.Add(-30*time.Minute + time.Duration(k)*time.Second) // live
 }
 
-func runWorker(ctx context.Context, s *Store, w int) error {
-	for k := 0; k < workerOps; k++ {
+func runWorker(ctx context.Context, s *Store, w, ops int) error {
+	for k := 0; k < ops; k++ {
 		var err error
 		switch k % 10 {
 		case 9:
@@ -212,12 +228,13 @@ func runWorker(ctx context.Context, s *Store, w int) error {
 	return nil
 }
 
-// expectedAfterWorkers is the table after n workers and a final Clear(t0, 60).
-func expectedAfterWorkers(n int) string {
+// expectedAfterWorkers is the table after n workers of ops operations each and a final
+// Clear(t0, 60).
+func expectedAfterWorkers(n, ops int) string {
 	cutoff := t0.Add(-60 * time.Minute).Unix()
 	last := map[[2]string]int64{{"shared@example.com", "192.0.2.1"}: t0.Unix()}
 	for w := 0; w < n; w++ {
-		for k := 0; k < workerOps; k++ {
+		for k := 0; k < ops; k++ {
 			if k%10 < 8 {
 				email, ip := workerKey(w, k)
 				last[[2]string{email, ip}] = workerTime(k).Unix()
@@ -252,9 +269,10 @@ func sortRows(rows []Row) {
 	}
 }
 
-const workerEnv = "RELAYTABLE_TEST_WORKER" // "index dsn table" for a child process
+const workerEnv = "RELAYTABLE_TEST_WORKER" // "index ops dsn table" for a child process
 
 func TestMain(m *testing.M) {
+	defaultLockWait = testLockWait
 	if spec := os.Getenv(workerEnv); spec != "" {
 		os.Exit(childWorker(spec))
 	}
@@ -262,17 +280,18 @@ func TestMain(m *testing.M) {
 }
 
 func childWorker(spec string) int {
-	f := strings.SplitN(spec, " ", 3)
+	f := strings.SplitN(spec, " ", 4)
 	w, _ := strconv.Atoi(f[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := Open(ctx, f[1], f[2])
+	ops, _ := strconv.Atoi(f[1])
+	// No deadline of its own: the parent test kills it when the test's context ends.
+	ctx := context.Background()
+	s, err := Open(ctx, f[2], f[3])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 111
 	}
 	defer s.Close()
-	if err := runWorker(ctx, s, w); err != nil {
+	if err := runWorker(ctx, s, w, ops); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 111
 	}

@@ -19,8 +19,9 @@
 //     strlen(MAIL FROM) bytes, so a prefix matches there; Check reports such rows apart.
 //   - Times are Unix seconds in a signed 32-bit int column, as IndiMail has it: times
 //     after 2038-01-19 are refused. "now" is the caller's clock, not the server's.
-//   - A row is live while timestamp > now - minutes*60; Clear removes the others. A NULL
-//     timestamp (IndiMail never writes one) is never live and never cleared.
+//   - A row is live while timestamp > now - minutes*60 (Window, the one place of that
+//     rule); Clear removes the others. A NULL timestamp (IndiMail never writes one) is
+//     never live and never cleared. Windows longer than a time.Duration are refused.
 package relaytable
 
 import (
@@ -33,20 +34,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/qmailctl/qmailctl/internal/safefile"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Default timeouts, applied unless the MySQL DSN sets its own (timeout=, readTimeout=,
-// writeTimeout=): Open gives up after ConnectTimeout, a statement after IOTimeout.
+// writeTimeout=): Open gives up after ConnectTimeout, a statement after IOTimeout. Waits
+// for other writers' locks are bounded by LockWait.
 const (
 	ConnectTimeout = 5 * time.Second
 	IOTimeout      = 30 * time.Second
-	// SQLiteBusyTimeout is how long an SQLite writer waits for another's lock.
-	SQLiteBusyTimeout = 10 * time.Second
 )
 
 // DefaultSQLitePath is the SQLite file used when Open is given an empty DSN.
@@ -59,16 +61,19 @@ const (
 )
 
 // ErrDatabase is matched (errors.Is) by every failure of the database itself (cannot
-// connect, login refused, statement failed); the CLI maps it to exit 111.
+// connect, login refused, statement failed, locked by others); the CLI maps it to exit
+// 111. A database that cannot be a relay table matches ErrNotRelayTable instead.
 var ErrDatabase = errors.New("relay table database failure")
 
 // DBError is a database failure with the redacted DSN, the table and the operation.
 type DBError struct {
-	DSN   string // redacted: never holds the password
-	Table string
-	Op    string // what failed: "connect", "create table", "add", ...
-	Err   error
+	DSN     string // redacted: never holds the password
+	Table   string
+	Backend string // MySQL or SQLite
+	Op      string // what failed: "connect", "create table", "add", ...
+	Err     error
 
+	kind   errKind
 	secret string // the password, scrubbed from Err's text as a second line of defence
 }
 
@@ -84,8 +89,20 @@ func (e *DBError) Error() string {
 // Unwrap gives the driver's error, e.g. for errors.Is(err, context.DeadlineExceeded).
 func (e *DBError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, ErrDatabase) true.
-func (e *DBError) Is(target error) bool { return target == ErrDatabase }
+// Is matches ErrDatabase (a failure worth retrying later), ErrLocked (a part of those:
+// other writers held the lock too long) or ErrNotRelayTable (the DSN names a database or
+// table that cannot be a relay table).
+func (e *DBError) Is(target error) bool {
+	switch target {
+	case ErrDatabase:
+		return e.kind != kindNotRelayTab
+	case ErrLocked:
+		return e.kind == kindLocked
+	case ErrNotRelayTable:
+		return e.kind == kindNotRelayTab
+	}
+	return false
+}
 
 // Row is one relay grant: Email may relay from IP until Time + RELAY_CLEAR_MINUTES.
 // Time is the zero time for a NULL timestamp, which IndiMail never writes.
@@ -103,12 +120,16 @@ type Filter struct {
 
 // Store is an open relay table. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
-	backend string
-	table   string
-	dsn     string // redacted
-	secret  string
-	q       queries
+	db       *sql.DB
+	backend  string
+	table    string
+	dsn      string // redacted
+	secret   string
+	q        queries
+	lockWait time.Duration // see LockWait
+
+	lockRetries atomic.Int64 // lock conflicts met, for tests
+	driverLog   *driverLog   // MySQL only
 }
 
 // queries holds the statements of one back end for one table.
@@ -171,6 +192,8 @@ func openMySQL(ctx context.Context, dsn, table string) (*Store, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = IOTimeout
 	}
+	dl := &driverLog{}
+	cfg.Logger = dl
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, invalid("dsn", red, "%v", err)
@@ -180,7 +203,7 @@ func openMySQL(ctx context.Context, dsn, table string) (*Store, error) {
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(5 * time.Minute)
 	qt := "`" + table + "`"
-	s := &Store{db: db, backend: MySQL, table: table, dsn: red, secret: cfg.Passwd, q: queries{
+	s := &Store{db: db, backend: MySQL, table: table, dsn: red, secret: cfg.Passwd, lockWait: defaultLockWait, driverLog: dl, q: queries{
 		quoted:     qt,
 		add:        "REPLACE INTO " + qt + " (email, ipaddr, timestamp) VALUES (?, ?, ?)",
 		byIP:       "SELECT email, timestamp FROM " + qt + " WHERE ipaddr IN (?, ?, ?)",
@@ -202,6 +225,9 @@ func openMySQL(ctx context.Context, dsn, table string) (*Store, error) {
 	// the CREATE privilege can still use an existing table.
 	_, err = db.ExecContext(octx, "SELECT email, ipaddr, timestamp FROM "+qt+" LIMIT 0")
 	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1054 { // ER_BAD_FIELD_ERROR: another table of that name
+		err = &schemaError{err}
+	}
 	if errors.As(err, &me) && me.Number == 1146 {
 		// IndiMail's RELAY_TABLE_LAYOUT, verbatim, so both programs can share the table.
 		_, err = db.ExecContext(octx, "CREATE TABLE IF NOT EXISTS "+qt+
@@ -227,7 +253,7 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 	if err != nil {
 		return nil, invalid("dsn", red, "%v", err)
 	}
-	s := &Store{backend: SQLite, table: table, dsn: red}
+	s := &Store{backend: SQLite, table: table, dsn: red, lockWait: defaultLockWait}
 	if fi, err := os.Stat(filepath.Dir(abs)); err != nil {
 		return nil, s.dbErr("open", fmt.Errorf("directory %s: %w", filepath.Dir(abs), err))
 	} else if !fi.IsDir() {
@@ -251,7 +277,7 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 	// the -shm file writable. busy_timeout makes concurrent writers (other
 	// qmailctl processes) wait for the lock instead of failing; _txlock=
 	// immediate takes the write lock at BEGIN.
-	uri := "file:" + escapeURIPath(abs) + fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate", SQLiteBusyTimeout.Milliseconds())
+	uri := "file:" + escapeURIPath(abs) + fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate", sqliteBusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return nil, s.dbErr("open", err)
@@ -281,25 +307,45 @@ func openSQLite(ctx context.Context, dsn, path, table string) (*Store, error) {
 		`CREATE INDEX IF NOT EXISTS "` + table + `_ipaddr" ON ` + qt + " (ipaddr)",
 		`CREATE INDEX IF NOT EXISTS "` + table + `_timestamp" ON ` + qt + " (timestamp)",
 	}
-	octx, cancel := context.WithTimeout(ctx, SQLiteBusyTimeout+ConnectTimeout)
+	octx, cancel := context.WithTimeout(ctx, s.lockWait+ConnectTimeout)
 	defer cancel()
 	// Create the table only when it is missing, so that a reader without
-	// write permission (list, check, relay test) can use an existing file.
-	var n int
-	if err := db.QueryRowContext(octx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil {
-		db.Close()
-		return nil, s.dbErr("open", err)
-	}
-	if n > 0 {
-		ddl = nil
-	}
-	for _, q := range ddl {
-		if _, err := db.ExecContext(octx, q); err != nil {
-			db.Close()
-			return nil, s.dbErr("create table", err)
+	// write permission (list, check, relay test) can use an existing file;
+	// when it is there, compiling the upsert checks its columns and unique key.
+	err = s.retry(octx, "open", func() error {
+		var n int
+		if err := db.QueryRowContext(octx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil {
+			return err
 		}
+		if n > 0 {
+			return checkSQLiteSchema(octx, db, s.q.add)
+		}
+		for _, q := range ddl {
+			if _, err := db.ExecContext(octx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	return s, nil
+}
+
+// checkSQLiteSchema compiles the upsert of Add against an existing table: SQLite
+// refuses it when a column or the unique (email, ipaddr) key is missing.
+func checkSQLiteSchema(ctx context.Context, db *sql.DB, add string) error {
+	st, err := db.PrepareContext(ctx, add)
+	if err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_ERROR {
+			return &schemaError{err}
+		}
+		return err
+	}
+	return st.Close()
 }
 
 // escapeURIPath escapes a file path for an SQLite URI ('?', '#' and '%' would otherwise be
@@ -318,7 +364,10 @@ func escapeURIPath(p string) string {
 }
 
 func (s *Store) dbErr(op string, err error) error {
-	return &DBError{DSN: s.dsn, Table: s.table, Op: op, Err: err, secret: s.secret}
+	if msg := s.driverLog.take(); msg != "" && !strings.Contains(err.Error(), msg) {
+		err = fmt.Errorf("%w (driver: %s)", err, msg)
+	}
+	return &DBError{DSN: s.dsn, Table: s.table, Backend: s.backend, Op: op, Err: err, kind: classify(err), secret: s.secret}
 }
 
 // Backend returns MySQL or SQLite.
@@ -338,25 +387,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// exec runs a write, retrying a few times when InnoDB picks it as a deadlock victim
-// (concurrent REPLACE and range DELETE can deadlock; each statement is idempotent).
+// exec runs a write, retried while other writers hold the lock (see LockWait).
 func (s *Store) exec(ctx context.Context, op, query string, args ...any) (sql.Result, error) {
-	for attempt := 0; ; attempt++ {
-		res, err := s.db.ExecContext(ctx, query, args...)
-		var me *mysql.MySQLError
-		if err != nil && attempt < 5 && errors.As(err, &me) && me.Number == 1213 {
-			select {
-			case <-ctx.Done():
-				return nil, s.dbErr(op, ctx.Err())
-			case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
-			}
-			continue
-		}
-		if err != nil {
-			return nil, s.dbErr(op, err)
-		}
-		return res, nil
-	}
+	var res sql.Result
+	err := s.retry(ctx, op, func() (err error) {
+		res, err = s.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
 
 // Add grants email relaying from ip as of at, replacing any row for the same (email, ip)
@@ -399,11 +437,21 @@ func (s *Store) Remove(ctx context.Context, email, ip string) (int64, error) {
 }
 
 func whereClause(f Filter) (string, []any, error) {
+	conds, args, err := filterConds(f)
+	if err != nil || len(conds) == 0 {
+		return "", nil, err
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// filterConds returns the SQL conditions (to be joined by AND) and their arguments that
+// select the rows of f.
+func filterConds(f Filter) ([]string, []any, error) {
 	var conds []string
 	var args []any
 	if f.Email != "" {
 		if err := ValidateEmail(f.Email); err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
 		conds = append(conds, "email = ?")
 		args = append(args, f.Email)
@@ -411,38 +459,17 @@ func whereClause(f Filter) (string, []any, error) {
 	if f.IP != "" {
 		forms, err := ipForms(f.IP)
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
 		conds = append(conds, "ipaddr IN (?, ?, ?)")
 		args = append(args, forms[:]...)
 	}
-	if len(conds) == 0 {
-		return "", nil, nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args, nil
+	return conds, args, nil
 }
 
-// List returns the rows matching f (live or expired), newest first, then by email and IP.
-func (s *Store) List(ctx context.Context, f Filter) ([]Row, error) {
-	where, args, err := whereClause(f)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, "SELECT email, ipaddr, timestamp FROM "+s.q.quoted+where+
-		" ORDER BY timestamp DESC, email, ipaddr", args...)
-	if err != nil {
-		return nil, s.dbErr("list", err)
-	}
-	out, err := scanRows(rows)
-	if err != nil {
-		return nil, s.dbErr("list", err)
-	}
-	return out, nil
-}
-
-func scanRows(rows *sql.Rows) ([]Row, error) {
+// scanRows appends the rows of a SELECT email, ipaddr, timestamp to out.
+func scanRows(rows *sql.Rows, out ...Row) ([]Row, error) {
 	defer rows.Close()
-	var out []Row
 	for rows.Next() {
 		var r Row
 		var ts sql.NullInt64
@@ -462,13 +489,15 @@ func fromUnix(ts sql.NullInt64) time.Time {
 	return time.Unix(ts.Int64, 0)
 }
 
-// Clear deletes the rows whose timestamp <= now - minutes*60, as IndiMail's clearopensmtp
-// does, and returns how many went. It deletes in batches so logins are never blocked long.
+// Clear deletes the rows that are not live in the window of minutes ending at now (their
+// timestamp <= Window.Cutoff), as IndiMail's clearopensmtp does, and returns how many
+// went. It deletes in batches so logins are never blocked long.
 func (s *Store) Clear(ctx context.Context, now time.Time, minutes int) (int64, error) {
-	if minutes < 0 {
-		return 0, invalid("minutes", fmt.Sprint(minutes), "want 0 or more")
+	w, err := NewWindow(now, minutes)
+	if err != nil {
+		return 0, err
 	}
-	cutoff := now.Unix() - int64(minutes)*60
+	cutoff := w.Cutoff()
 	// Keyset batches over index(timestamp): find the timestamp of the clearBatchSize-th
 	// oldest expired row, delete [lo, that], go on above it. Each DELETE seeks straight to
 	// lo and locks only its own range, so a POP/IMAP login's REPLACE waits at most one
@@ -479,14 +508,18 @@ func (s *Store) Clear(ctx context.Context, now time.Time, minutes int) (int64, e
 	var total int64
 	for {
 		hi, more := cutoff, false
-		err := s.db.QueryRowContext(ctx, s.q.clearBound, lo, cutoff).Scan(&hi)
-		switch {
-		case err == nil:
-			more = true
-		case errors.Is(err, sql.ErrNoRows):
-			hi = cutoff
-		default:
-			return total, s.dbErr("clear", err)
+		err := s.retry(ctx, "clear", func() error {
+			err := s.db.QueryRowContext(ctx, s.q.clearBound, lo, cutoff).Scan(&hi)
+			switch {
+			case err == nil:
+				more = true
+			case errors.Is(err, sql.ErrNoRows):
+				hi, err = cutoff, nil
+			}
+			return err
+		})
+		if err != nil {
+			return total, err
 		}
 		res, err := s.exec(ctx, "clear", s.q.clearRange, lo, hi)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,17 +77,13 @@ func TableFromEnv(getenv func(string) string) (string, error) {
 }
 
 // ClearMinutesFromEnv returns RELAY_CLEAR_MINUTES, or DefaultClearMinutes when it is unset
-// or empty. IndiMail uses atoi and so reads junk as 0 (expire everything); we refuse it.
+// or empty; see ParseMinutes.
 func ClearMinutesFromEnv(getenv func(string) string) (int, error) {
 	v := getenv("RELAY_CLEAR_MINUTES")
 	if v == "" {
 		return DefaultClearMinutes, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return 0, invalid("RELAY_CLEAR_MINUTES", v, "want a whole number of minutes, 0 or more")
-	}
-	return n, nil
+	return ParseMinutes("RELAY_CLEAR_MINUTES", v)
 }
 
 // NormalizeIP checks an IPv4 or IPv6 address and returns the text the relay table holds:
