@@ -8,7 +8,7 @@ import (
 )
 
 // Check is a tcp check of a rules file in two reads, each holding one line
-// (and, for shadowed rules, an index of 12 bytes a key): Survey counts the
+// (and, for shadowed rules, an index of 8 bytes a key): Survey counts the
 // rules, notes syntax errors and indexes the keys; Problems reads the file
 // again and reports every problem in line order.
 type Check struct {

@@ -32,8 +32,16 @@ func refShadowed(rules []*Rule) map[int]int {
 }
 
 // shadows answers as the exact model on random files, with a real hash and
-// with one that collides on purpose (the hash only picks what to remember).
+// with one that collides on purpose (the hash only picks what to remember),
+// with the index in one chunk and in many.
 func TestShadowsMatchModel(t *testing.T) {
+	defer func(n int) { hashChunk = n }(hashChunk)
+	for _, hashChunk = range []int{64 << 10, 3} {
+		testShadowsMatchModel(t)
+	}
+}
+
+func testShadowsMatchModel(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	hashes := map[string]func(string) uint64{
 		"maphash":  nil,
@@ -60,7 +68,7 @@ func TestShadowsMatchModel(t *testing.T) {
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("%s: shadowed %v, model %v, file %q", name, got, want, f.Bytes())
+				t.Fatalf("%s, chunks of %d: shadowed %v, model %v, file %q", name, hashChunk, got, want, f.Bytes())
 			}
 		}
 	}
