@@ -611,12 +611,18 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		out.Stale, out.Why = true, "the source was changed after the cdb was built"
 	}
 	if d.Matched && srcErr == nil {
-		src, unmap, err := tcprules.MapFile(path)
+		// Read a line at a time (not mapped): the memory stays small however
+		// far down a large file the rule is.
+		f, err := os.Open(path)
 		if err != nil {
 			return out, err
 		}
-		defer unmap()
-		rule, err := tcprules.FindRule(src, r.Positions, d.Key)
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return out, err
+		}
+		rule, err := tcprules.FindRuleAt(f, fi.Size(), r.Positions, d.Key)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", out.CDB, err)
 		}
