@@ -82,7 +82,10 @@ func (a *app) newTCPListCmd(file *string) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List the rules of a tcprules file",
 		Long: `List the rules of the file in order, with their line numbers: a table on a
-terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
+terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.
+Rules are printed as they are read, so a file of any size lists at once in
+little memory: on a terminal a file of more than 500 rules is shown as one
+table per 500 rules, each with its header.`,
 		Example: `  qmailctl tcp list
   qmailctl tcp list --json | jq -r '.[] | select(.env[]?.name == "RELAYCLIENT") | .address'`,
 		Args: cobra.NoArgs,
@@ -458,7 +461,8 @@ func (a *app) checkRules(path string, asJSON bool) error {
 	var emit func(diag.Problem) error
 	var arr *jsonArray
 	if asJSON {
-		head, err := json.MarshalIndent(checkJSON{File: path, Rules: c.Rules, CDB: path + ".cdb", Stale: stale && staleErr == nil}, "", "  ")
+		head, err := json.MarshalIndent(checkJSON{File: path, Rules: c.Rules, CDB: path + ".cdb", Stale: stale && staleErr == nil,
+			Problems: []diag.Problem{}}, "", "  ")
 		if err != nil {
 			return err
 		}
