@@ -140,10 +140,12 @@ func (a *app) listRules(path string, asJSON bool) error {
 	case a.tty:
 		header := []string{"line", "address", "action", "variables"}
 		var rows [][]string
+		pages := 0
 		flush = func() error {
-			if len(rows) == 0 {
-				return nil
+			if len(rows) == 0 && pages > 0 {
+				return nil // an empty file still gets its header
 			}
+			pages++
 			err := a.printTable(header, rows)
 			rows = rows[:0]
 			return err

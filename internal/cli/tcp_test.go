@@ -34,6 +34,14 @@ func TestTCPListTablePages(t *testing.T) {
 			t.Errorf("table lacks %s", want)
 		}
 	}
+	// A file without rules still shows the header, as one table did.
+	if err := os.WriteFile(filepath.Join(dir, "tcp.smtp"), []byte("# nothing yet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := a.run([]string{"--tcp-dir", dir, "tcp", "list"}); code != exitOK || strings.Count(out.String(), "ADDRESS") != 1 {
+		t.Errorf("empty file: exit %d, table:\n%s", code, out.String())
+	}
 }
 
 // jsonArray writes what printJSON writes for the whole slice, at the top
