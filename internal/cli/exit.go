@@ -91,6 +91,8 @@ func hintFor(err error) string {
 		return "add --replace to replace it, or qmailctl tcp remove ADDRESS first"
 	case errors.Is(err, tcprules.ErrNotFound):
 		return "qmailctl tcp list shows the addresses in the file"
+	case errors.Is(err, tcprules.ErrChanged):
+		return "something else changed the file while qmailctl edited it; nothing was written: run the command again"
 	case errors.Is(err, control.ErrDuplicate):
 		return "nothing to do: the entry is already in the file"
 	case errors.Is(err, control.ErrNotFound):

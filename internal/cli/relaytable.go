@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,11 +193,11 @@ func (a *app) streamRows(ctx context.Context, s *relaytable.Store, f relaytable.
 	out := bufio.NewWriterSize(a.stdout, 64<<10)
 	header := []string{"email", "ip", "login", "age", "state"}
 	var page [][]string
-	arr := jsonArray{w: out}
+	arr := newJSONArray(out, 0)
 	err := s.Each(ctx, f, func(r relaytable.Row) error {
 		j := tableRowJSON{Email: r.Email, IP: r.IP, Time: r.Time, AgeSecs: int64(w.Now.Sub(r.Time).Seconds()), Live: w.Live(r)}
 		if asJSON {
-			return arr.add(j)
+			return arr.Add(j)
 		}
 		state := "expired"
 		if j.Live {
@@ -223,7 +221,9 @@ func (a *app) streamRows(ctx context.Context, s *relaytable.Store, f relaytable.
 	}
 	switch {
 	case asJSON:
-		err = arr.close()
+		if err = arr.Close(); err == nil {
+			_, err = out.WriteString("\n")
+		}
 	case a.tty && len(page) > 0:
 		err = a.printTable(header, page)
 	}
@@ -231,43 +231,6 @@ func (a *app) streamRows(ctx context.Context, s *relaytable.Store, f relaytable.
 		return err
 	}
 	return out.Flush()
-}
-
-// jsonArray writes a JSON array one element at a time, indented as printJSON indents.
-type jsonArray struct {
-	w   *bufio.Writer
-	n   int
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-func (j *jsonArray) add(v any) error {
-	if j.enc == nil {
-		j.enc = json.NewEncoder(&j.buf)
-		j.enc.SetIndent("  ", "  ")
-		j.enc.SetEscapeHTML(false)
-	}
-	j.buf.Reset()
-	if err := j.enc.Encode(v); err != nil {
-		return err
-	}
-	sep := ",\n  "
-	if j.n == 0 {
-		sep = "[\n  "
-	}
-	j.n++
-	j.w.WriteString(sep)
-	_, err := j.w.Write(bytes.TrimSuffix(j.buf.Bytes(), []byte("\n")))
-	return err
-}
-
-func (j *jsonArray) close() error {
-	end := "\n]\n"
-	if j.n == 0 {
-		end = "[]\n"
-	}
-	_, err := j.w.WriteString(end)
-	return err
 }
 
 func (a *app) newTableRemoveCmd() *cobra.Command {

@@ -21,15 +21,16 @@ func TestJSONArrayStreamsPrintJSONBytes(t *testing.T) {
 		(&app{stdout: &want}).printJSON(append([]tableRowJSON{}, all[:n]...))
 		var got bytes.Buffer
 		w := bufio.NewWriter(&got)
-		arr := jsonArray{w: w}
+		arr := newJSONArray(w, 0)
 		for _, r := range all[:n] {
-			if err := arr.add(r); err != nil {
+			if err := arr.Add(r); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := arr.close(); err != nil {
+		if err := arr.Close(); err != nil {
 			t.Fatal(err)
 		}
+		w.WriteString("\n")
 		w.Flush()
 		if got.String() != want.String() {
 			t.Errorf("%d rows:\ngot:\n%s\nwant:\n%s", n, got.String(), want.String())

@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,21 +42,30 @@ effect, and recompile the cdb (unless --no-cdb).`,
 	return cmd
 }
 
-// loadRules reads and parses a rules file. A missing file is an empty one
-// when missingOK is set (tcp add creates it).
-func loadRules(path string, missingOK bool) (*tcprules.File, []diag.Problem, error) {
-	data, err := safefile.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && missingOK {
-		data, err = nil, nil
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, badInput(err, "check --tcp-dir or --file")
+// openRules opens a rules file for the streaming readers of
+// internal/tcprules, which read it once or twice and never hold it. A missing
+// file is an empty one when missingOK is set (tcp add creates it).
+func openRules(path string, missingOK bool) (io.ReadSeekCloser, error) {
+	f, err := safefile.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if missingOK {
+			return nopCloser{strings.NewReader("")}, nil
 		}
-		return nil, nil, err
+		return nil, badInput(err, "check --tcp-dir or --file")
 	}
-	f, probs := tcprules.Parse(path, data)
-	return f, probs, nil
+	return f, err
+}
+
+type nopCloser struct{ io.ReadSeeker }
+
+func (nopCloser) Close() error { return nil }
+
+// rewind seeks src back to its start for another read.
+func rewind(src io.Seeker, path string) error {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read %s again: %w", path, err)
+	}
+	return nil
 }
 
 type ruleJSON struct {
@@ -68,52 +81,121 @@ func (a *app) newTCPListCmd(file *string) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List the rules of a tcprules file",
 		Long: `List the rules of the file in order, with their line numbers: a table on a
-terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.`,
+terminal, tab-separated LINE ADDRESS ACTION VARIABLES when piped, or JSON.
+Rules are printed as they are read, so a file of any size lists at once in
+little memory: on a terminal a file of more than 500 rules is shown as one
+table per 500 rules, each with its header.`,
 		Example: `  qmailctl tcp list
   qmailctl tcp list --json | jq -r '.[] | select(.env[]?.name == "RELAYCLIENT") | .address'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := a.rulesFile(*file)
-			f, probs, err := loadRules(path, false)
-			if err != nil {
-				return err
-			}
-			a.warn(probs)
-			// Lines with syntax errors are not listed, and the exit status says
-			// the list is not the whole file.
-			var listErr error
-			if diag.FirstError(probs) != nil {
-				listErr = &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
-			}
-			if asJSON {
-				out := []ruleJSON{}
-				for _, r := range f.Rules() {
-					if r.Env == nil {
-						r.Env = []tcprules.Var{}
-					}
-					keys := r.Keys()
-					if keys == nil {
-						keys = []string{} // an empty range stores nothing
-					}
-					out = append(out, ruleJSON{Rule: r, Action: r.Action(), Keys: keys})
-				}
-				if err := a.printJSON(out); err != nil {
-					return err
-				}
-				return listErr
-			}
-			var rows [][]string
-			for _, r := range f.Rules() {
-				rows = append(rows, []string{fmt.Sprint(r.Line), displayAddress(r.Address), r.Action(), tcprules.FormatVars(r.Env)})
-			}
-			if err := a.printTable([]string{"line", "address", "action", "variables"}, rows); err != nil {
-				return err
-			}
-			return listErr
+			return a.listRules(a.rulesFile(*file), asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
 	return cmd
+}
+
+// listPage is how many rules tcp list puts in one table on a terminal: a
+// larger file is printed as consecutive tables of this many rows, so that
+// the listing starts at once and memory does not grow with the file.
+const listPage = 500
+
+// listRules prints the rules of path as it reads them, holding one rule (or
+// one page of the terminal table). Problems go to stderr as they are met;
+// lines with syntax errors are not listed, and the exit status then says the
+// list is not the whole file.
+func (a *app) listRules(path string, asJSON bool) error {
+	src, err := openRules(path, false)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	var (
+		emit  func(*tcprules.Rule) error
+		flush func() error
+	)
+	switch {
+	case asJSON:
+		arr := newJSONArray(out, 0)
+		emit = func(r *tcprules.Rule) error {
+			if r.Env == nil {
+				r.Env = []tcprules.Var{}
+			}
+			keys := r.Keys()
+			if keys == nil {
+				keys = []string{} // an empty range stores nothing
+			}
+			return arr.Add(ruleJSON{Rule: r, Action: r.Action(), Keys: keys})
+		}
+		flush = func() error {
+			if err := arr.Close(); err != nil {
+				return err
+			}
+			_, err := out.WriteString("\n")
+			return err
+		}
+	case a.tty:
+		header := []string{"line", "address", "action", "variables"}
+		var rows [][]string
+		pages := 0
+		flush = func() error {
+			if len(rows) == 0 && pages > 0 {
+				return nil // an empty file still gets its header
+			}
+			pages++
+			err := a.printTable(header, rows)
+			rows = rows[:0]
+			return err
+		}
+		emit = func(r *tcprules.Rule) error {
+			rows = append(rows, listRow(r))
+			if len(rows) == listPage {
+				return flush()
+			}
+			return nil
+		}
+	default: // the tab-separated lines printTable gives a pipe
+		emit = func(r *tcprules.Rule) error {
+			_, err := out.WriteString(strings.Join(listRow(r), "\t") + "\n")
+			return err
+		}
+		flush = func() error { return nil }
+	}
+	s := tcprules.NewScanner(path, src)
+	var listErr error
+	for s.Scan() {
+		probs := s.Problems()
+		if diag.FirstError(probs) != nil {
+			listErr = &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
+		}
+		if len(probs) > 0 {
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			a.warn(probs)
+		}
+		if r := s.Line().Rule; r != nil {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	return listErr
+}
+
+func listRow(r *tcprules.Rule) []string {
+	return []string{strconv.Itoa(r.Line), displayAddress(r.Address), r.Action(), tcprules.FormatVars(r.Env)}
 }
 
 func displayAddress(a string) string {
@@ -200,19 +282,19 @@ same address needs --replace. The cdb is recompiled unless --no-cdb.`,
 				}
 			}
 			a.warn(probs)
-			return a.editRules(*file, !noC, func(f *tcprules.File) (string, error) {
-				ed, err := f.Add(rule, replace)
+			return a.editRules(*file, !noC, func(path string, src io.Reader) (*tcprules.Edit, string, error) {
+				ed, err := tcprules.PlanAdd(path, src, rule, replace)
 				if err != nil {
-					return "", err
+					return nil, "", err
 				}
-				msg := fmt.Sprintf("added %s:%d: %s", f.Name, ed.Line, rule.Text)
+				msg := fmt.Sprintf("added %s:%d: %s", path, ed.Line, rule.Text)
 				if ed.Replaced {
-					msg = fmt.Sprintf("replaced %s:%d: %s", f.Name, ed.Line, rule.Text)
+					msg = fmt.Sprintf("replaced %s:%d: %s", path, ed.Line, rule.Text)
 				}
 				if ed.Before != nil {
 					msg += "\n  " + ed.Note
 				}
-				return msg, nil
+				return ed, msg, nil
 			})
 		},
 	}
@@ -240,29 +322,32 @@ cdb unless --no-cdb.`,
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-			f, _, err := loadRules(a.rulesFile(*file), false)
+			path := a.rulesFile(*file)
+			src, err := openRules(path, false)
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
+			defer src.Close()
 			var addrs []string
-			for _, r := range f.Rules() {
-				if r.Address != "" { // the default rule cannot be typed as a word
+			s := tcprules.NewScanner(path, src)
+			for s.Scan() {
+				if r := s.Line().Rule; r != nil && r.Address != "" { // the default rule cannot be typed as a word
 					addrs = append(addrs, r.Address+"\t"+r.Text)
 				}
 			}
 			return addrs, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.editRules(*file, !noC, func(f *tcprules.File) (string, error) {
-				removed, err := f.Remove(args[0])
+			return a.editRules(*file, !noC, func(path string, src io.Reader) (*tcprules.Edit, string, error) {
+				ed, err := tcprules.PlanRemove(path, src, args[0])
 				if err != nil {
-					return "", err
+					return nil, "", err
 				}
 				var lines []string
-				for _, r := range removed {
-					lines = append(lines, fmt.Sprintf("removed %s:%d: %s", f.Name, r.Line, r.Text))
+				for _, r := range ed.Removed {
+					lines = append(lines, fmt.Sprintf("removed %s:%d: %s", path, r.Line, r.Text))
 				}
-				return strings.Join(lines, "\n"), nil
+				return ed, strings.Join(lines, "\n"), nil
 			})
 		},
 	}
@@ -274,9 +359,11 @@ cdb unless --no-cdb.`,
 // transaction: under the locks of the directories of both (tcp.smtp may be a
 // link to another directory; its cdb is written beside the name given), the
 // new file and the new cdb are both written before either replaces the old
-// one, so a failure leaves both as they were. A file with syntax errors is
-// not edited: the admin fixes it first.
-func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (string, error)) error {
+// one, so a failure leaves both as they were. The edit is planned on one
+// read of the file and applied on a second; neither holds the file. A file
+// with syntax errors is not edited (plan returns the first): the admin fixes
+// it first.
+func (a *app) editRules(file string, compile bool, plan func(path string, src io.Reader) (*tcprules.Edit, string, error)) error {
 	path := a.rulesFile(file)
 	paths := []string{path}
 	if compile {
@@ -287,19 +374,19 @@ func (a *app) editRules(file string, compile bool, edit func(*tcprules.File) (st
 		return err
 	}
 	defer txn.Close()
-	f, probs, err := loadRules(path, true)
+	src, err := openRules(path, true)
 	if err != nil {
 		return err
 	}
-	if e := diag.FirstError(probs); e != nil {
-		return e
-	}
-	msg, err := edit(f)
+	defer src.Close()
+	ed, msg, err := plan(path, src)
 	if err != nil {
 		return err
 	}
-	data := f.Bytes()
-	if err := txn.Stage(path, func(w *os.File) error { _, err := w.Write(data); return err }); err != nil {
+	if err := rewind(src, path); err != nil {
+		return err
+	}
+	if err := txn.Stage(path, func(w *os.File) error { return ed.Apply(src, w) }); err != nil {
 		return err
 	}
 	var st tcprules.Stats
@@ -352,43 +439,88 @@ non-empty RELAYCLIENT; and a cdb that differs from its source.`,
   qmailctl tcp check --file /etc/tcp.smtp --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := a.rulesFile(*file)
-			f, probs, err := loadRules(path, false)
-			if err != nil {
-				return err
-			}
-			if diag.FirstError(probs) == nil {
-				probs = append(probs, f.Shadowed()...)
-			}
-			out := checkJSON{File: path, Rules: len(f.Rules()), CDB: path + ".cdb"}
-			if stale, why, err := tcprules.Stale(path, path+".cdb", nil); err == nil && stale {
-				out.Stale = true
-				probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
-					Msg: staleMessage(why), Hint: "qmailctl cdb " + path})
-			}
-			tcprules.SortProblems(probs)
-			out.Problems = problemsOrEmpty(probs)
-			if asJSON {
-				if err := a.printJSON(out); err != nil {
-					return err
-				}
-			} else {
-				printProblems(a.stdout, probs, diag.Info)
-				if len(probs) == 0 {
-					fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", path, out.Rules)
-				}
-			}
-			switch worstSeverity(probs) {
-			case diag.Error:
-				return &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
-			case diag.Warning:
-				return errNo
-			}
-			return nil
+			return a.checkRules(a.rulesFile(*file), asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
 	return cmd
+}
+
+// checkRules prints every problem of the rules file at path in line order,
+// after the state of its cdb, reading the file three times (the cdb
+// comparison, the survey, the report) and holding none of it: the findings
+// are printed, as JSON too, as they are found.
+func (a *app) checkRules(path string, asJSON bool) error {
+	src, err := openRules(path, false)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var probs []diag.Problem // the cdb's, at line 0, before the file's
+	stale, why, staleErr := tcprules.Stale(path, path+".cdb", nil)
+	if staleErr == nil && stale {
+		probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
+			Msg: staleMessage(why), Hint: "qmailctl cdb " + path})
+	}
+	c, err := tcprules.Survey(path, src)
+	if err != nil {
+		return err
+	}
+	if err := rewind(src, path); err != nil {
+		return err
+	}
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	worst, n := diag.Info, 0
+	var emit func(diag.Problem) error
+	var arr *jsonArray
+	if asJSON {
+		head, err := json.MarshalIndent(checkJSON{File: path, Rules: c.Rules, CDB: path + ".cdb", Stale: stale && staleErr == nil,
+			Problems: []diag.Problem{}}, "", "  ")
+		if err != nil {
+			return err
+		}
+		// checkJSON's last field, problems, is streamed in place of its "[]".
+		head = bytes.TrimSuffix(head, []byte("[]\n}"))
+		out.Write(head)
+		arr = newJSONArray(out, 1)
+		emit = func(p diag.Problem) error { return arr.Add(p) }
+	} else {
+		emit = func(p diag.Problem) error {
+			printProblems(out, []diag.Problem{p}, diag.Info)
+			return nil
+		}
+	}
+	report := func(p diag.Problem) error {
+		n++
+		worst = max(worst, p.Severity)
+		return emit(p)
+	}
+	for _, p := range probs {
+		if err := report(p); err != nil {
+			return err
+		}
+	}
+	if err := c.Problems(src, report); err != nil {
+		return err
+	}
+	if asJSON {
+		if err := arr.Close(); err != nil {
+			return err
+		}
+		out.WriteString("\n}\n")
+	} else if n == 0 {
+		fmt.Fprintf(out, "%s: %d rules, no problems\n", path, c.Rules)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	switch worst {
+	case diag.Error:
+		return &exitError{code: exitPerm, err: errors.New("syntax errors"), quiet: true}
+	case diag.Warning:
+		return errNo
+	}
+	return nil
 }
 
 func staleMessage(why string) string {
@@ -396,16 +528,6 @@ func staleMessage(why string) string {
 		return "no cdb: tcpserver -x drops every connection until it exists"
 	}
 	return "stale: " + why + "; tcpserver still uses the old rules"
-}
-
-func worstSeverity(probs []diag.Problem) diag.Severity {
-	s := diag.Info
-	for _, p := range probs {
-		if p.Severity > s {
-			s = p.Severity
-		}
-	}
-	return s
 }
 
 type explainJSON struct {
@@ -506,12 +628,18 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		out.Stale, out.Why = true, "the source was changed after the cdb was built"
 	}
 	if d.Matched && srcErr == nil {
-		src, unmap, err := tcprules.MapFile(path)
+		// Read a line at a time (not mapped): the memory stays small however
+		// far down a large file the rule is.
+		f, err := safefile.Open(path)
 		if err != nil {
 			return out, err
 		}
-		defer unmap()
-		rule, err := tcprules.FindRule(src, r.Positions, d.Key)
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return out, err
+		}
+		rule, err := tcprules.FindRuleAt(f, fi.Size(), r.Positions, d.Key)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", out.CDB, err)
 		}

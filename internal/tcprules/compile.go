@@ -1,7 +1,6 @@
 package tcprules
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -38,8 +37,7 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 		p        parsed
 		addErr   error
 	)
-	br := bufio.NewReaderSize(r, 64<<10)
-	var long []byte
+	lr := newLineReader(name, r)
 	var plain, first bool // the address needs no warning; the next key is the first
 	emit := func(key []byte) {
 		if first {
@@ -59,19 +57,11 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 		}
 	}
 	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long[:0], line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
+		line, err := lr.next()
+		if err != nil {
+			return st, warnings, err
 		}
-		if err != nil && err != io.EOF {
-			return st, warnings, fmt.Errorf("read %s: %w", name, err)
-		}
-		if len(line) == 0 {
+		if line == nil {
 			break
 		}
 		st.Lines++
@@ -87,9 +77,6 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 				for _, pr := range probs {
 					warn(pr)
 				}
-			}
-			if err == io.EOF {
-				break
 			}
 			continue
 		}
@@ -111,9 +98,6 @@ func Compile(name string, r io.Reader, w Adder) (Stats, []diag.Problem, error) {
 					warn(pr)
 				}
 			}
-		}
-		if err == io.EOF {
-			break
 		}
 	}
 	if dropped > 0 {

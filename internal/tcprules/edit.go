@@ -1,9 +1,12 @@
 package tcprules
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
@@ -45,104 +48,185 @@ func NewRule(address string, deny bool, env []Var) (*Rule, []diag.Problem, error
 	return got, probs, nil
 }
 
-// Edit describes what Add did.
+// Edit is a change to a rules file, planned by PlanAdd or PlanRemove on one
+// read of the file and made by Apply on a second read, which copies every
+// other line byte for byte. Neither read holds more than a line: a
+// million-line tcp.smtp is edited in constant memory.
 type Edit struct {
-	Line     int    // where the rule now is
-	Replaced bool   // an existing rule for the address was replaced in place
-	Before   *Rule  // the rule it was placed ahead of so that it takes effect
-	Note     string // for the admin
+	Name     string  // the file, for messages
+	Line     int     // where the added rule is in the new file
+	Replaced bool    // an existing rule for the address was replaced in place
+	Before   *Rule   // the rule the new one was placed ahead of so that it takes effect, at its new line
+	Note     string  // for the admin
+	Removed  []*Rule // the rules PlanRemove takes out, with their old line numbers
+
+	rule   *Rule // the rule to add
+	at     int   // old line the rule replaces or goes before; 0: append
+	atText string
+	lines  int    // lines of the old file
+	sum    uint64 // hash of the old file
+	seed   maphash.Seed
 }
 
-// Add puts r into the file where it takes effect. tcpserver uses the first
-// record of a key, so a rule storing a key that an earlier rule (say a range)
-// also stores goes right before that rule; otherwise it goes at the end. An
-// identical rule is refused with ErrDuplicate; a different rule for the same
-// address, or for exactly the same keys spelled otherwise (10.1.1.0/24 and
-// 10.1.1.), with ErrConflict, unless replace is set.
-func (f *File) Add(r *Rule, replace bool) (Edit, error) {
-	keySet := strings.Join(r.Keys(), "\n")
-	for i, l := range f.Lines {
-		old := l.Rule
-		// The same address, or another spelling of it (10.1.1.0/24 for
-		// 10.1.1.): the new rule would silently replace the old one.
-		if old == nil || old.Address != r.Address && strings.Join(old.Keys(), "\n") != keySet {
+// PlanAdd reads the rules file src and decides where r goes so that it takes
+// effect. tcpserver uses the first record of a key, so a rule storing a key
+// that an earlier rule (say a range) also stores goes right before that rule;
+// otherwise it goes at the end. An identical rule is refused with
+// ErrDuplicate; a different rule for the same address, or for exactly the
+// same keys spelled otherwise (10.1.1.0/24 and 10.1.1.), with ErrConflict,
+// unless replace is set. A file with a syntax error is not edited: the first
+// error is returned, as a *diag.Problem.
+func PlanAdd(name string, src io.Reader, r *Rule, replace bool) (*Edit, error) {
+	keys := r.Keys()
+	keySet := strings.Join(keys, "\n")
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	var same, before *Rule // the first rule for the same address; the first storing a key of r
+	var sharedKey string
+	s := NewScanner(name, src)
+	e := &Edit{Name: name, rule: r, seed: maphash.MakeSeed()}
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	for s.Scan() {
+		e.lines++
+		h.Write(s.Line().Raw)
+		if e := diag.FirstError(s.Problems()); e != nil {
+			return nil, e
+		}
+		old := s.Line().Rule
+		if old == nil {
 			continue
 		}
-		if bytes.Equal(old.Data(), r.Data()) {
-			return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w: %s", f.Name, l.Num, ErrDuplicate, old.Text)
+		oldKeys := old.Keys()
+		// The same address, or another spelling of it (10.1.1.0/24 for
+		// 10.1.1.): the new rule would silently replace the old one.
+		if same == nil && (old.Address == r.Address || strings.Join(oldKeys, "\n") == keySet) {
+			same = old
 		}
-		if !replace {
-			return Edit{Line: l.Num}, fmt.Errorf("%s:%d: %w %s: %s", f.Name, l.Num, ErrConflict, r.Address, old.Text)
-		}
-		f.Lines[i] = Line{Num: l.Num, Raw: withNewline(r.String(), l.Raw), Rule: r}
-		r.Line, r.Text = l.Num, r.String()
-		return Edit{Line: l.Num, Replaced: true, Note: "replaced " + old.Text}, nil
-	}
-	keys := map[string]bool{}
-	for _, k := range r.Keys() {
-		keys[k] = true
-	}
-	for i, l := range f.Lines {
-		if old := l.Rule; old != nil {
-			for _, k := range old.Keys() {
-				if keys[k] {
-					f.insert(i, r)
-					return Edit{Line: r.Line, Before: old,
-						Note: fmt.Sprintf("placed before line %d (%s), which stores %q too and would otherwise win", old.Line, old.Text, k)}, nil
+		if before == nil {
+			for _, k := range oldKeys {
+				if want[k] {
+					before, sharedKey = old, k
+					break
 				}
 			}
 		}
 	}
-	f.insert(len(f.Lines), r)
-	return Edit{Line: r.Line}, nil
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	e.sum = h.Sum64()
+	r.Text = r.String()
+	switch {
+	case same != nil:
+		if bytes.Equal(same.Data(), r.Data()) {
+			return nil, fmt.Errorf("%s:%d: %w: %s", name, same.Line, ErrDuplicate, same.Text)
+		}
+		if !replace {
+			return nil, fmt.Errorf("%s:%d: %w %s: %s", name, same.Line, ErrConflict, r.Address, same.Text)
+		}
+		e.at, e.atText, e.Line, e.Replaced, e.Note = same.Line, same.Text, same.Line, true, "replaced "+same.Text
+	case before != nil:
+		e.at, e.atText, e.Line, e.Before = before.Line, before.Text, before.Line, before
+		before.Line++ // where it is in the new file
+		e.Note = fmt.Sprintf("placed before line %d (%s), which stores %q too and would otherwise win", before.Line, before.Text, sharedKey)
+	default:
+		e.Line = e.lines + 1
+	}
+	r.Line = e.Line
+	return e, nil
 }
 
-// Remove deletes every rule whose address is exactly address and returns them.
-func (f *File) Remove(address string) ([]*Rule, error) {
-	var removed []*Rule
-	kept := f.Lines[:0]
-	for _, l := range f.Lines {
-		if l.Rule != nil && l.Rule.Address == address {
-			removed = append(removed, l.Rule)
+// PlanRemove reads the rules file src and plans the removal of every rule
+// whose address is exactly address; ErrNotFound if there is none. A file
+// with a syntax error is not edited, as for PlanAdd.
+func PlanRemove(name string, src io.Reader, address string) (*Edit, error) {
+	e := &Edit{Name: name, seed: maphash.MakeSeed()}
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	s := NewScanner(name, src)
+	for s.Scan() {
+		e.lines++
+		h.Write(s.Line().Raw)
+		if err := diag.FirstError(s.Problems()); err != nil {
+			return nil, err
+		}
+		if r := s.Line().Rule; r != nil && r.Address == address {
+			e.Removed = append(e.Removed, r)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	if len(e.Removed) == 0 {
+		return nil, fmt.Errorf("%s: %w %q", name, ErrNotFound, address)
+	}
+	e.sum = h.Sum64()
+	return e, nil
+}
+
+// ErrChanged is returned by Apply when the file is not the one planned on.
+var ErrChanged = errors.New("the file changed while it was being edited")
+
+// Apply copies src, the file the edit was planned on, to dst with the edit
+// made; every other line is copied byte for byte. It fails with ErrChanged if
+// src is not byte for byte the file the plan read (its hash differs), and
+// then what dst received must be discarded.
+func (e *Edit) Apply(src io.Reader, dst io.Writer) error {
+	w := bufio.NewWriterSize(dst, 64<<10)
+	lr := newLineReader(e.Name, src)
+	removed := e.Removed
+	newText := ""
+	if e.rule != nil {
+		newText = e.rule.Text
+	}
+	num := 0
+	var last []byte
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	for {
+		raw, err := lr.next()
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			break
+		}
+		num++
+		last = raw
+		h.Write(raw)
+		text := bytes.TrimSuffix(raw, []byte("\n"))
+		if len(removed) > 0 && removed[0].Line == num {
+			if string(text) != removed[0].Text {
+				return fmt.Errorf("%s:%d: %w", e.Name, num, ErrChanged)
+			}
+			removed = removed[1:]
 			continue
 		}
-		kept = append(kept, l)
-	}
-	if len(removed) == 0 {
-		return nil, fmt.Errorf("%s: %w %q", f.Name, ErrNotFound, address)
-	}
-	f.Lines = kept
-	f.renumber()
-	return removed, nil
-}
-
-func (f *File) insert(i int, r *Rule) {
-	if i == len(f.Lines) && i > 0 {
-		last := &f.Lines[i-1]
-		if !bytes.HasSuffix(last.Raw, []byte("\n")) {
-			last.Raw = append(last.Raw[:len(last.Raw):len(last.Raw)], '\n')
+		if e.rule != nil && e.at == num {
+			if string(text) != e.atText {
+				return fmt.Errorf("%s:%d: %w", e.Name, num, ErrChanged)
+			}
+			w.WriteString(newText)
+			if e.Replaced {
+				w.Write(raw[len(text):]) // the line's newline, if it had one
+				continue
+			}
+			w.WriteByte('\n')
 		}
+		w.Write(raw)
 	}
-	r.Text = r.String()
-	line := Line{Raw: []byte(r.Text + "\n"), Rule: r}
-	f.Lines = append(f.Lines, Line{})
-	copy(f.Lines[i+1:], f.Lines[i:])
-	f.Lines[i] = line
-	f.renumber()
-}
-
-func (f *File) renumber() {
-	for i := range f.Lines {
-		f.Lines[i].Num = i + 1
-		if f.Lines[i].Rule != nil {
-			f.Lines[i].Rule.Line = i + 1
+	if num != e.lines || h.Sum64() != e.sum {
+		return fmt.Errorf("%s: %w", e.Name, ErrChanged)
+	}
+	if e.rule != nil && e.at == 0 {
+		if len(last) > 0 && last[len(last)-1] != '\n' {
+			w.WriteByte('\n')
 		}
+		w.WriteString(newText)
+		w.WriteByte('\n')
 	}
-}
-
-func withNewline(text string, like []byte) []byte {
-	if bytes.HasSuffix(like, []byte("\n")) {
-		return []byte(text + "\n")
-	}
-	return []byte(text)
+	return w.Flush()
 }

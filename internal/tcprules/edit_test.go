@@ -1,9 +1,12 @@
 package tcprules
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/qmailctl/qmailctl/internal/diag"
 )
 
 func TestAdd(t *testing.T) {
@@ -34,25 +37,21 @@ func TestAdd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _ := Parse("tcp.smtp", []byte(src))
 			r, _, err := NewRule(tt.address, tt.deny, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.Add(r, tt.replace)
+			got, _, err := addString(src, r, tt.replace)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
-				}
-				if string(f.Bytes()) != src {
-					t.Error("a refused add changed the file")
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := string(f.Bytes()); got != tt.want {
+			if got != tt.want {
 				t.Errorf("file =\n%q\nwant\n%q", got, tt.want)
 			}
 		})
@@ -73,17 +72,16 @@ func TestAddSameAddressAfterRange(t *testing.T) {
 		{deny: true, err: ErrConflict},
 		{deny: true, replace: true, want: "10.1.1.1-9:deny\n10.1.1.5:deny\n"},
 	} {
-		f, _ := Parse("tcp.smtp", []byte(src))
 		r, _, _ := NewRule("10.1.1.5", tt.deny, nil)
-		_, err := f.Add(r, tt.replace)
+		got, _, err := addString(src, r, tt.replace)
 		if tt.err != nil {
-			if !errors.Is(err, tt.err) || string(f.Bytes()) != src {
-				t.Errorf("deny=%v: err = %v, file %q", tt.deny, err, f.Bytes())
+			if !errors.Is(err, tt.err) {
+				t.Errorf("deny=%v: err = %v", tt.deny, err)
 			}
 			continue
 		}
-		if err != nil || string(f.Bytes()) != tt.want {
-			t.Errorf("replace: err = %v, file %q, want %q", err, f.Bytes(), tt.want)
+		if err != nil || got != tt.want {
+			t.Errorf("replace: err = %v, file %q, want %q", err, got, tt.want)
 		}
 	}
 }
@@ -108,21 +106,77 @@ func TestNewRuleRefusesWhatCannotBeWritten(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
-	f, _ := Parse("tcp.smtp", []byte("10.1.1.:allow\n# keep\n10.1.1.:deny\n127.:allow\n"))
-	removed, err := f.Remove("10.1.1.")
-	if err != nil || len(removed) != 2 {
-		t.Fatalf("Remove = %v, %v", removed, err)
+	const src = "10.1.1.:allow\n# keep\n10.1.1.:deny\n127.:allow\n"
+	got, e, err := removeString(src, "10.1.1.")
+	if err != nil || len(e.Removed) != 2 {
+		t.Fatalf("Remove = %v, %v", e, err)
 	}
-	if got := string(f.Bytes()); got != "# keep\n127.:allow\n" {
+	if e.Removed[0].Line != 1 || e.Removed[1].Line != 3 {
+		t.Errorf("removed lines %d, %d; want their old numbers 1, 3", e.Removed[0].Line, e.Removed[1].Line)
+	}
+	if got != "# keep\n127.:allow\n" {
 		t.Errorf("file = %q", got)
 	}
-	if f.Rules()[0].Line != 2 {
-		t.Errorf("lines not renumbered: %d", f.Rules()[0].Line)
-	}
-	if _, err := f.Remove("10.9."); !errors.Is(err, ErrNotFound) {
+	if _, _, err := removeString(src, "10.9."); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Remove missing: err = %v", err)
 	}
-	if !strings.Contains(string(f.Bytes()), "127.") {
-		t.Error("failed remove changed the file")
+}
+
+// An edit of a file with a syntax error is refused with the first error.
+func TestEditRefusesBrokenFile(t *testing.T) {
+	const src = "127.:allow\n1.2.3.4:allow,X\n1.2.3.5:maybe:x\n"
+	r, _, _ := NewRule("10.1.1.", false, nil)
+	for name, err := range map[string]error{
+		"add":    func() error { _, _, err := addString(src, r, false); return err }(),
+		"remove": func() error { _, _, err := removeString(src, "127."); return err }(),
+	} {
+		var p *diag.Problem
+		if !errors.As(err, &p) || p.Line != 2 {
+			t.Errorf("%s: err = %v, want the syntax error of line 2", name, err)
+		}
 	}
+}
+
+// Apply refuses to write an edit onto a file that is not the one planned on.
+func TestApplyRefusesChangedFile(t *testing.T) {
+	const src = "10.1.1.1-9:deny\n127.:allow\n"
+	r, _, _ := NewRule("10.1.1.5", false, nil)
+	add, err := PlanAdd("f", strings.NewReader(src), r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := PlanRemove("f", strings.NewReader(src), "127.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, changed := range []string{"10.1.1.1-8:deny\n127.:allow\n", "# new\n10.1.1.1-9:deny\n127.:allow\n", "10.1.1.1-9:deny\n127.:deny\n", src + "1.:deny\n"} {
+		for name, e := range map[string]*Edit{"add": add, "remove": rm} {
+			var out bytes.Buffer
+			if err := e.Apply(strings.NewReader(changed), &out); !errors.Is(err, ErrChanged) {
+				t.Errorf("%s on %q: err = %v, want ErrChanged", name, changed, err)
+			}
+		}
+	}
+}
+
+// addString and removeString run an edit as the CLI does: plan on one read
+// of the file, apply on a second.
+func addString(src string, r *Rule, replace bool) (string, *Edit, error) {
+	e, err := PlanAdd("tcp.smtp", strings.NewReader(src), r, replace)
+	if err != nil {
+		return "", nil, err
+	}
+	var out bytes.Buffer
+	err = e.Apply(strings.NewReader(src), &out)
+	return out.String(), e, err
+}
+
+func removeString(src, address string) (string, *Edit, error) {
+	e, err := PlanRemove("tcp.smtp", strings.NewReader(src), address)
+	if err != nil {
+		return "", nil, err
+	}
+	var out bytes.Buffer
+	err = e.Apply(strings.NewReader(src), &out)
+	return out.String(), e, err
 }

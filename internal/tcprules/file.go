@@ -3,7 +3,6 @@ package tcprules
 import (
 	"bytes"
 	"fmt"
-	"sort"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
@@ -25,32 +24,26 @@ type File struct {
 	Lines []Line
 }
 
-// Parse reads a whole rules file. It returns every problem found: syntax
-// errors (diag.Error), lines tcprules skips or that can never match
-// (diag.Warning), and CIDR expansions (diag.Info). Lines with errors have no
-// Rule. Use diag.FirstError to decide whether the file may be compiled.
+// Parse reads a whole rules file into memory, with the Scanner: it returns
+// every problem found: syntax errors (diag.Error), lines tcprules skips or
+// that can never match (diag.Warning), and CIDR expansions (diag.Info). Lines
+// with errors have no Rule, and their Raw bytes are slices of data. Use
+// diag.FirstError to decide whether the file may be compiled. Commands that
+// may meet a large file stream it with a Scanner instead.
 func Parse(name string, data []byte) (*File, []diag.Problem) {
 	f := &File{Name: name}
 	var problems []diag.Problem
-	var p parsed
-	num := 0
-	for len(data) > 0 {
-		num++
-		end := bytes.IndexByte(data, '\n')
-		var raw []byte
-		if end < 0 {
-			raw, data = data, nil
-		} else {
-			raw, data = data[:end+1], data[end+1:]
-		}
-		line := Line{Num: num, Raw: raw}
-		text := bytes.TrimSuffix(raw, []byte("\n"))
-		rule, probs := parseRule(name, num, text, &p)
-		line.Rule = rule
-		problems = append(problems, probs...)
-		f.Lines = append(f.Lines, line)
+	s := NewScanner(name, bytes.NewReader(data))
+	off := 0
+	for s.Scan() {
+		l := s.Line()
+		n := len(l.Raw)
+		l.Raw = data[off : off+n : off+n]
+		off += n
+		f.Lines = append(f.Lines, l)
+		problems = append(problems, s.Problems()...)
 	}
-	return f, problems
+	return f, problems // a bytes.Reader cannot fail
 }
 
 // parseRule parses one line into a Rule and its diagnostics.
@@ -125,29 +118,15 @@ func (f *File) Bytes() []byte {
 // was stored first by an earlier rule: tcpserver uses only the first record
 // of a key.
 func (f *File) Shadowed() []diag.Problem {
-	first := map[string]*Rule{}
+	var sh shadows
+	rules := f.Rules()
+	for _, r := range rules {
+		sh.index(r)
+	}
 	var problems []diag.Problem
-	for _, r := range f.Rules() {
-		keys := r.Keys()
-		var by *Rule
-		shadowed := len(keys) > 0
-		for _, k := range keys {
-			if prev, ok := first[k]; ok {
-				if by == nil {
-					by = prev
-				}
-				continue
-			}
-			shadowed = false
-			first[k] = r
-		}
-		if shadowed {
-			problems = append(problems, diag.Problem{
-				Pos:      diag.Pos{File: f.Name, Line: r.Line, Col: 1},
-				Severity: diag.Warning, Text: r.Text,
-				Msg:  fmt.Sprintf("never used: line %d already stores the same key, and tcpserver uses the first", by.Line),
-				Hint: fmt.Sprintf("delete line %d, or merge what it sets into line %d", r.Line, by.Line),
-			})
+	for _, r := range rules {
+		if p := sh.check(f.Name, r); p != nil {
+			problems = append(problems, *p)
 		}
 	}
 	return problems
@@ -163,14 +142,4 @@ func (f *File) FindKey(key string) *Rule {
 		}
 	}
 	return nil
-}
-
-// SortProblems orders problems by line, then column.
-func SortProblems(p []diag.Problem) {
-	sort.SliceStable(p, func(i, j int) bool {
-		if p[i].Line != p[j].Line {
-			return p[i].Line < p[j].Line
-		}
-		return p[i].Col < p[j].Col
-	})
 }

@@ -31,7 +31,18 @@ type Location struct {
 // was compiled from, the line found may differ from the record: callers
 // compare the rule's Data with the record to tell a stale cdb.
 func Locate(src []byte, positions Positions, key string, pos int64) (loc Location, ok bool, err error) {
-	lo, hi := 0, len(src)
+	return locate(source{b: src, size: int64(len(src))}, positions, key, pos)
+}
+
+// LocateAt is Locate on a file of size bytes read with ReadAt, a line at a
+// time: unlike a mapping of the file, it leaves the process's memory as
+// small on a million-line file as on a short one.
+func LocateAt(src io.ReaderAt, size int64, positions Positions, key string, pos int64) (loc Location, ok bool, err error) {
+	return locate(source{r: src, size: size}, positions, key, pos)
+}
+
+func locate(src source, positions Positions, key string, pos int64) (loc Location, ok bool, err error) {
+	lo, hi := int64(0), src.size
 	var p parsed
 	for hi-lo > 16<<10 {
 		start, end, span, found, err := probe(src, lo+(hi-lo)/2, hi, positions, &p)
@@ -53,15 +64,20 @@ func Locate(src []byte, positions Positions, key string, pos int64) (loc Locatio
 	// The first line in [lo, hi) that stores key is the one: every line
 	// before lo stored only records before pos.
 	for start := lo; start < hi; {
-		end := lineEnd(src, start)
-		text := bytes.TrimSuffix(src[start:end], []byte("\n"))
+		text, end, err := src.line(start)
+		if err != nil {
+			return loc, false, err
+		}
 		if col, _, _ := parseLine(text, &p, false); col == 0 && p.kind == kindRule {
 			stores := false
 			p.key = expandAddress(p.addr, p.key, func(k []byte) { stores = stores || string(k) == key })
 			if stores {
-				line := countLines(src[:start]) + 1
-				r, _ := parseRule("", line, text, &parsed{})
-				return Location{Line: line, Text: string(text), Rule: r}, true, nil
+				n, err := src.countLines(start)
+				if err != nil {
+					return loc, false, err
+				}
+				r, _ := parseRule("", n+1, text, &parsed{})
+				return Location{Line: n + 1, Text: string(text), Rule: r}, true, nil
 			}
 		}
 		start = end
@@ -72,14 +88,20 @@ func Locate(src []byte, positions Positions, key string, pos int64) (loc Locatio
 // probe looks from offset from (rounded to the next line start) up to hi for
 // a rule line whose first key is stored exactly once, and returns the line's
 // bounds and the span [first, end) of the records it stored.
-func probe(src []byte, from, hi int, positions Positions, p *parsed) (start, end int, span [2]int64, found bool, err error) {
+func probe(src source, from, hi int64, positions Positions, p *parsed) (start, end int64, span [2]int64, found bool, err error) {
 	start = from
-	if start > 0 && src[start-1] != '\n' {
-		start = lineEnd(src, start)
+	if start > 0 {
+		// Begin at the next line start: after the line holding start-1.
+		if _, start, err = src.line(start - 1); err != nil {
+			return 0, 0, span, false, err
+		}
 	}
 	for tries := 0; start < hi && tries < 256; tries++ {
-		end = lineEnd(src, start)
-		text := bytes.TrimSuffix(src[start:end], []byte("\n"))
+		text, next, err := src.line(start)
+		if err != nil {
+			return 0, 0, span, false, err
+		}
+		end = next
 		if col, _, _ := parseLine(text, p, false); col == 0 && p.kind == kindRule {
 			var first []byte
 			var size int64
@@ -104,48 +126,113 @@ func probe(src []byte, from, hi int, positions Positions, p *parsed) (start, end
 	return 0, 0, span, false, nil
 }
 
-// countLines counts the newlines in b. Counting is the one cost of Locate
-// that grows with the file, so a long prefix is counted on every CPU at once.
-func countLines(b []byte) int {
+// source is a rules file in memory (b) or read with ReadAt (r).
+type source struct {
+	b    []byte
+	r    io.ReaderAt
+	size int64
+	buf  []byte
+}
+
+// line returns the text of the line at start, without its newline, and the
+// offset just past the newline. The text is valid until the next call.
+func (s *source) line(start int64) ([]byte, int64, error) {
+	if s.b != nil || s.r == nil {
+		end := start + int64(indexOrLen(s.b[start:], '\n'))
+		if end < s.size {
+			return s.b[start:end], end + 1, nil
+		}
+		return s.b[start:end], end, nil
+	}
+	s.buf = s.buf[:0]
+	for off := start; off < s.size; {
+		n := min(int64(max(256, len(s.buf))), s.size-off)
+		chunk := make([]byte, n)
+		if _, err := s.r.ReadAt(chunk, off); err != nil && err != io.EOF {
+			return nil, 0, fmt.Errorf("locate: %w", err)
+		}
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			s.buf = append(s.buf, chunk[:i]...)
+			return s.buf, start + int64(len(s.buf)) + 1, nil
+		}
+		s.buf = append(s.buf, chunk...)
+		off += n
+	}
+	return s.buf, s.size, nil
+}
+
+// countLines counts the newlines before offset end. Counting is the one
+// cost of Locate that grows with the file, so a long prefix is counted on
+// every CPU at once; a file read with ReadAt goes through a 1 MiB buffer
+// per CPU.
+func (s *source) countLines(end int64) (int, error) {
 	const chunk = 4 << 20
-	parts := min(runtime.NumCPU(), len(b)/chunk)
-	if parts < 2 {
-		return bytes.Count(b, []byte("\n"))
+	parts := int(min(int64(runtime.NumCPU()), end/chunk))
+	if parts < 1 {
+		parts = 1
 	}
 	counts := make([]int, parts)
+	errs := make([]error, parts)
 	var wg sync.WaitGroup
-	size := len(b) / parts
+	size := end / int64(parts)
 	for i := range parts {
-		end := (i + 1) * size
+		from, to := int64(i)*size, int64(i+1)*size
 		if i == parts-1 {
-			end = len(b)
+			to = end
 		}
-		wg.Go(func() { counts[i] = bytes.Count(b[i*size:end], []byte("\n")) })
+		count := func() { counts[i], errs[i] = s.count(from, to) }
+		if parts == 1 {
+			count()
+			break
+		}
+		wg.Go(count)
 	}
 	wg.Wait()
 	n := 0
-	for _, c := range counts {
+	for i, c := range counts {
+		if errs[i] != nil {
+			return 0, errs[i]
+		}
 		n += c
 	}
-	return n
+	return n, nil
 }
 
-// lineEnd is the offset just past the newline ending the line at start.
-func lineEnd(src []byte, start int) int {
-	if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
-		return start + i + 1
+func (s *source) count(from, to int64) (int, error) {
+	if s.b != nil || s.r == nil {
+		return bytes.Count(s.b[from:to], []byte("\n")), nil
 	}
-	return len(src)
+	buf := make([]byte, min(1<<20, to-from))
+	n := 0
+	for from < to {
+		b := buf[:min(int64(len(buf)), to-from)]
+		if _, err := s.r.ReadAt(b, from); err != nil && err != io.EOF {
+			return 0, fmt.Errorf("locate: %w", err)
+		}
+		n += bytes.Count(b, []byte("\n"))
+		from += int64(len(b))
+	}
+	return n, nil
 }
 
 // FindRule returns the first rule of src that stores key, the one tcpserver
 // uses, or nil when no rule of src stores it (the cdb is stale).
 func FindRule(src []byte, positions Positions, key string) (*Rule, error) {
+	return findRule(source{b: src, size: int64(len(src))}, positions, key)
+}
+
+// FindRuleAt is FindRule on a file of size bytes read with ReadAt (see
+// LocateAt).
+func FindRuleAt(src io.ReaderAt, size int64, positions Positions, key string) (*Rule, error) {
+	return findRule(source{r: src, size: size}, positions, key)
+}
+
+func findRule(src source, positions Positions, key string) (*Rule, error) {
 	pos, err := positions([]byte(key))
 	if err != nil || len(pos) == 0 {
 		return nil, err
 	}
-	loc, ok, err := Locate(src, positions, key, pos[0])
+	loc, ok, err := locate(src, positions, key, pos[0])
 	if !ok || err != nil {
 		return nil, err
 	}

@@ -40,6 +40,10 @@ func TestLocateAgreesWithFindKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		file, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		firstRule := map[string]*Rule{} // what File.FindKey answers, for every key at once
 		for _, rule := range f.Rules() {
 			for _, k := range rule.Keys() {
@@ -58,15 +62,20 @@ func TestLocateAgreesWithFindKey(t *testing.T) {
 				if err != nil || len(pos) == 0 {
 					t.Fatalf("key %q: positions %v %v", k, pos, err)
 				}
-				loc, ok, err := Locate(src, r.Positions, k, pos[0])
 				want := firstRule[k]
+				loc, ok, err := Locate(src, r.Positions, k, pos[0])
 				if err != nil || !ok || loc.Line != want.Line || loc.Text != want.Text {
 					t.Fatalf("key %q: Locate = line %d %q (ok %v, %v), FindKey = line %d", k, loc.Line, loc.Text, ok, err, want.Line)
+				}
+				loc, ok, err = LocateAt(file, int64(len(src)), r.Positions, k, pos[0])
+				if err != nil || !ok || loc.Line != want.Line || loc.Text != want.Text {
+					t.Fatalf("key %q: LocateAt = line %d %q (ok %v, %v), FindKey = line %d", k, loc.Line, loc.Text, ok, err, want.Line)
 				}
 				checked++
 			}
 		}
 		r.Close()
+		file.Close()
 		t.Logf("seed %d: %d keys located in %d bytes", seed, checked, len(src))
 	}
 }
@@ -94,9 +103,14 @@ func TestLocateStaleSource(t *testing.T) {
 		t.Errorf("FindRule on a stale source = %v, %v; want nil", rule, err)
 	}
 	// The source changed the rule: the line is found, and its data differs.
-	rule, err := FindRule([]byte("# new\n10.1.1.:deny\n"), r.Positions, "10.1.1.")
+	changed := "# new\n10.1.1.:deny\n"
+	rule, err := FindRule([]byte(changed), r.Positions, "10.1.1.")
 	if err != nil || rule == nil || rule.Line != 2 || !rule.Deny {
 		t.Errorf("FindRule on a changed source = %+v, %v; want line 2, deny", rule, err)
+	}
+	rule, err = FindRuleAt(strings.NewReader(changed), int64(len(changed)), r.Positions, "10.1.1.")
+	if err != nil || rule == nil || rule.Line != 2 || !rule.Deny {
+		t.Errorf("FindRuleAt on a changed source = %+v, %v; want line 2, deny", rule, err)
 	}
 }
 
@@ -106,9 +120,14 @@ const diagError = diag.Error
 
 func TestCountLines(t *testing.T) {
 	for _, n := range []int{0, 1, 1000, 3 << 20} {
-		b := []byte(strings.Repeat("10.1.1.:allow\n", n))
-		if got := countLines(b); got != n {
-			t.Errorf("countLines of %d lines = %d", n, got)
+		b := []byte(strings.Repeat("10.1.1.:allow\n", n) + "1.:deny")
+		for name, src := range map[string]source{
+			"bytes":    {b: b, size: int64(len(b))},
+			"ReaderAt": {r: strings.NewReader(string(b)), size: int64(len(b))},
+		} {
+			if got, err := src.countLines(src.size); got != n || err != nil {
+				t.Errorf("%s: countLines of %d lines = %d, %v", name, n, got, err)
+			}
 		}
 	}
 }
