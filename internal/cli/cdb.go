@@ -140,7 +140,10 @@ func tcpJob(src string) cdbJob {
 	dst := src + ".cdb"
 	read := new(atomic.Int64)
 	return cdbJob{kind: "tcprules", src: src, dst: dst, read: read,
-		stale: func() (bool, string, error) { return tcprules.Stale(src, dst, read) },
+		stale: func() (bool, string, error) {
+			st, err := tcprules.Stale(src, dst, read)
+			return st.Stale(), st.Reason, err
+		},
 		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
 			return tcprules.Build(l, src, dst, read)
 		},
@@ -150,7 +153,10 @@ func tcpJob(src string) cdbJob {
 // controlJob compiles the control file kind in dir into its cdb.
 func controlJob(kind control.Kind, dir string) cdbJob {
 	return cdbJob{kind: kind.Name(), src: filepath.Join(dir, kind.Name()), dst: filepath.Join(dir, kind.CDBName()),
-		stale: func() (bool, string, error) { return control.Stale(kind, dir) },
+		stale: func() (bool, string, error) {
+			st, err := control.Stale(kind, dir)
+			return st.Stale(), st.Reason, err
+		},
 		build: func(l *safefile.Lock) (tcprules.Stats, []diag.Problem, error) {
 			n, warns, err := control.Compile(kind, dir, l)
 			return tcprules.Stats{Rules: n, Records: n}, warns, err

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -351,10 +351,10 @@ non-empty RELAYCLIENT; and a cdb that differs from its source.`,
 				probs = append(probs, f.Shadowed()...)
 			}
 			out := checkJSON{File: path, Rules: len(f.Rules()), CDB: path + ".cdb"}
-			if stale, why, err := tcprules.Stale(path, path+".cdb", nil); err == nil && stale {
+			if st, err := tcprules.Stale(path, path+".cdb", nil); err == nil && st.Stale() {
 				out.Stale = true
 				probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
-					Msg: staleMessage(why), Hint: "qmailctl cdb " + path})
+					Msg: staleMessage(st.Reason), Hint: "qmailctl cdb " + path})
 			}
 			tcprules.SortProblems(probs)
 			out.Problems = problemsOrEmpty(probs)
@@ -414,6 +414,9 @@ type explainJSON struct {
 	Tried   []string       `json:"tried"`
 	Stale   bool           `json:"stale"`
 	Why     string         `json:"stale_reason,omitempty"` // what disagrees between the source and the cdb
+	// SourceUnreadable: the answer comes from the cdb alone (the source
+	// is mode 600 and qmailctl is not root): no line numbers.
+	SourceUnreadable bool `json:"source_unreadable,omitempty"`
 }
 
 func (a *app) newTCPExplainCmd(file *string) *cobra.Command {
@@ -443,6 +446,9 @@ allowed or denied.`,
 			out, err := explain(path, q)
 			if err != nil {
 				return err
+			}
+			if out.SourceUnreadable {
+				fmt.Fprintf(a.stderr, "qmailctl: warning: %s cannot be read: answering from %s.cdb alone; the rule's line number is unknown\n", path, path)
 			}
 			if out.Stale {
 				fmt.Fprintf(a.stderr, "qmailctl: warning: %s.cdb is stale: %s; tcpserver uses the cdb\n  hint: qmailctl cdb %s\n", path, out.Why, path)
@@ -491,11 +497,15 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 			out.Env = append(out.Env, v)
 		}
 	}
-	src, srcErr := os.Stat(path)
-	if dst, err := os.Stat(out.CDB); err == nil && srcErr == nil && src.ModTime().After(dst.ModTime()) {
-		out.Stale, out.Why = true, "the source was changed after the cdb was built"
+	rs, err := site.RulesStaleness(path, out.CDB)
+	if err != nil {
+		return out, err
 	}
-	if d.Matched && srcErr == nil {
+	if rs.Stale() {
+		out.Stale, out.Why = true, rs.Staleness.Reason
+	}
+	out.SourceUnreadable = rs.SourceUnreadable
+	if d.Matched && rs.SourceExists && !rs.SourceUnreadable {
 		src, unmap, err := tcprules.MapFile(path)
 		if err != nil {
 			return out, err
@@ -507,12 +517,6 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		}
 		if rule != nil {
 			out.Line, out.Rule = rule.Line, rule.Text
-		}
-		switch {
-		case rule == nil:
-			out.Stale, out.Why = true, fmt.Sprintf("no rule of the source stores the key %q that the cdb has", d.Key)
-		case !bytes.Equal(rule.Data(), d.Data):
-			out.Stale, out.Why = true, fmt.Sprintf("line %d (%s) differs from the cdb's record", rule.Line, rule.Text)
 		}
 	}
 	return out, nil

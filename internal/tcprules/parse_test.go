@@ -7,6 +7,9 @@ import (
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
 
+// record is one cdb record, as the tests compare them.
+type record struct{ key, data string }
+
 type recorder struct{ recs []record }
 
 func (r *recorder) Add(k, d []byte) error {
