@@ -43,6 +43,7 @@ See qmailctl help relaying for how the files fit together.`,
 // relayOpts are the flags of relay test.
 type relayOpts struct {
 	host, info, auth, service, port string
+	rblAssume                       string
 	authNoRelay, asJSON             bool
 	env                             []string
 }
@@ -70,9 +71,15 @@ relaymailfrom.cdb never match, ...) a warning on stderr says so and what the
 code would reply instead.
 
 --service DIR reads a supervise service directory (IndiMail's
-/service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, and
-DIR/variables (envdir) as the environment; CONTROLDIR there overrides
---control-dir unless that flag is given. --env NAME=VALUE adds to or
+/service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, the
+envdir the script passes through as the environment (CONTROLDIR there
+overrides --control-dir unless that flag is given), and an rblsmtpd between
+tcpserver and qmail-smtpd, whose exact replies relay test gives (553 for
+RBLSMTPD="-TEXT", 451 for RBLSMTPD="TEXT"; with RBLSMTPD unset its DNS lists
+decide, which --rbl-assume listed|not-listed chooses). Without --service and
+--tcp-dir, the qmail-smtpd services under /service, /etc/service and
+/var/service are found; with several, --port N chooses one (else the first
+is used, and a warning says so). --env NAME=VALUE adds to or
 overrides that environment (what the run script sets); the tcp.smtp rule's
 variables override both.
 
@@ -111,6 +118,7 @@ only when all are), plus "recipients", the same fields for each one.`,
 	fl.BoolVar(&o.authNoRelay, "auth-no-relay", false, "with --auth: the account has IndiMail's NO_RELAY flag (authpgm exits 3)")
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "set NAME=VALUE in qmail-smtpd's environment, as the run script does (repeatable)")
 	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x, the programs before qmail-smtpd) and its envdir")
+	fl.StringVar(&o.rblAssume, "rbl-assume", "", "with rblsmtpd and RBLSMTPD unset: assume the client is \"listed\" or \"not-listed\" in its DNS lists")
 	fl.StringVar(&o.port, "port", "", "with several services found, test the one listening on port N")
 	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
 	return cmd
@@ -137,6 +145,9 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	}
 	if o.authNoRelay && !cmd.Flags().Changed("auth") {
 		return usageErrorf("--auth-no-relay needs --auth USER")
+	}
+	if o.rblAssume != "" && o.rblAssume != "listed" && o.rblAssume != "not-listed" {
+		return usageErrorf("--rbl-assume %q: expected listed or not-listed", o.rblAssume)
 	}
 	if o.service != "" && o.port != "" {
 		return usageErrorf("give --service DIR or --port N, not both")
@@ -179,6 +190,9 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 		return err
 	}
 	defer opened.Close()
+	if opened.Relay.RBL != nil {
+		opened.Relay.RBL.Assume = o.rblAssume
+	}
 	rc := &relayCtx{cfg: opened.Relay}
 	defer rc.close()
 	// Wired whatever the environment says: CHECKRELAY may come from the

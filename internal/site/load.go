@@ -94,6 +94,14 @@ func (c *Config) OpenRelay() (*Opened, error) {
 		}
 	}
 
+	if c.Service != nil {
+		if p := c.Service.Program("rblsmtpd"); p != nil {
+			if cfg.RBL, err = relay.ParseRBL(p.Path, p.Args); err != nil {
+				return fail(fmt.Errorf("%s: %w", filepath.Join(c.Service.Dir, "run"), err))
+			}
+		}
+	}
+
 	load := func(k control.Kind) (*control.File, error) {
 		f, _, err := control.Load(k, c.ControlDir)
 		if f == nil {
