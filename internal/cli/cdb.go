@@ -62,6 +62,15 @@ when --control-dir names it.
 A syntax error leaves the old cdb exactly as it was and names the file, line
 and column.
 
+Roaming users: vpopmail (open-smtp) and IndiMail built with
+POP_AUTH_OPEN_RELAY (update_rules, from the relay table) compile one record
+per POP/IMAP user's IP ahead of the rules. When a rules cdb starts with such
+records that its source does not have, qmailctl cdb refuses to rebuild it from
+the source alone (exit 100, the records named, nothing written): --roaming
+open-smtp=FILE rebuilds them from vpopmail's open-smtp file (each line cut at
+its TAB, then the rules file: byte for byte what vpopmail writes), --roaming
+drop drops them.
+
 EXIT STATUS
   0    every cdb is up to date or was rebuilt
   1    not used
@@ -122,6 +131,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
+	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) to rebuild them from FILE, or drop")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }
@@ -176,7 +186,7 @@ func jobFor(src string) cdbJob {
 // build compiles one file named on the command line (or found in
 // --tcp-dir) under the lock of its directory.
 func (a *app) build(src string, always bool) buildResult {
-	j := jobFor(src)
+	j := a.keepRoaming(jobFor(src))
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
 	}

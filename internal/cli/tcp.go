@@ -505,6 +505,13 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		out.Stale, out.Why = true, rs.Staleness.Reason
 	}
 	out.SourceUnreadable = rs.SourceUnreadable
+	if d.Matched && rs.Roaming.Has(d.Key) {
+		// IndiMail's relay table rows or vpopmail's open-smtp lines, put
+		// ahead of the rules: no line of the source has it.
+		out.Rule = rs.Roaming.Line(d.Key) + " (roaming-user entry: " + rs.Roaming.Describe() + ")"
+		out.File = out.CDB
+		return out, nil
+	}
 	if d.Matched && rs.SourceExists && !rs.SourceUnreadable {
 		src, unmap, err := tcprules.MapFile(path)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/control"
+	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
@@ -83,7 +84,11 @@ func (c *Config) OpenRelay() (*Opened, error) {
 			return fail(err)
 		}
 		o.closers = append(o.closers, src.close)
+		ro := o.Rules.Roaming
 		cfg.FindRule = func(key string) (*tcprules.Rule, error) {
+			if ro.Has(key) {
+				return roamingRule(ro, key), nil
+			}
 			if positions == nil {
 				return nil, nil
 			}
@@ -180,6 +185,7 @@ func (c *Config) LoadAudit(probe func() error) (*relay.AuditInput, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.rules = rs
 	if in.TCPFacts.Exists && !rs.SourceUnreadable {
 		data, err := os.ReadFile(c.RulesSource)
 		if err != nil {
@@ -253,6 +259,35 @@ func (c *Config) LoadAudit(probe func() error) (*relay.AuditInput, error) {
 		}
 	}
 	return in, nil
+}
+
+// roamingRule is the rule a roaming-user record stands for, named as such
+// (it has no line in the source: Line is 0).
+func roamingRule(ro *Roaming, key string) *tcprules.Rule {
+	line := ro.Line(key)
+	f, _ := tcprules.Parse("roaming", []byte(line+"\n"))
+	if f == nil || len(f.Rules()) == 0 {
+		return nil
+	}
+	r := *f.Rules()[0]
+	r.Line = 0
+	r.Text = line + " (roaming-user entry: " + ro.Describe() + ")"
+	return &r
+}
+
+// RoamingFinding reports a roaming-user layout found in a rules cdb: relay
+// audit names it instead of calling the cdb stale.
+func RoamingFinding(rs RulesState) *relay.Finding {
+	if rs.Roaming == nil {
+		return nil
+	}
+	hint := "qmailctl cdb --roaming relay-table " + rs.Source + " (rebuilds with the relay table's rows first), never from " + rs.Source + " alone"
+	if rs.Roaming.Layout == LayoutOpenSMTP {
+		hint = "qmailctl cdb --roaming open-smtp=~vpopmail/etc/open-smtp " + rs.Source + ", never from " + rs.Source + " alone"
+	}
+	return &relay.Finding{Check: "roaming", Problem: diag.Problem{Pos: diag.Pos{File: rs.CDB}, Severity: diag.Info,
+		Msg:  fmt.Sprintf("holds %d roaming-user record(s) ahead of %s's rules: %s", len(rs.Roaming.Records), rs.Source, rs.Roaming.Describe()),
+		Hint: hint}}
 }
 
 // stat returns a file's facts; a missing file is not an error.

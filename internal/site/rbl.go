@@ -10,6 +10,17 @@ import (
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
+// Findings are relay audit's findings about what internal/relay does not
+// see: rblsmtpd (RBLFindings) and a roaming-user layout of the rules cdb.
+// Call after LoadAudit; rules is its parsed rules source.
+func (c *Config) Findings(rules *tcprules.File) []relay.Finding {
+	out := c.RBLFindings(rules)
+	if f := RoamingFinding(c.rules); f != nil {
+		out = append(out, *f)
+	}
+	return out
+}
+
 // RBLFindings are relay audit's findings about rblsmtpd for c: which DNS
 // lists its rblsmtpd asks, and tcp.smtp rules whose RBLSMTPD does nothing
 // because no rblsmtpd runs. rules is the parsed rules source (nil when it

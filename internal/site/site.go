@@ -95,6 +95,8 @@ type Config struct {
 	// Options.Env. EnvFrom names where it came from.
 	Env     map[string]string
 	EnvFrom string
+
+	rules RulesState // set by LoadAudit
 }
 
 // Label names the configuration for a person.
@@ -301,6 +303,10 @@ type RulesState struct {
 	// SourceError is the source's syntax error, when it has one (the cdb
 	// is then stale: tcprules refuses to build it).
 	SourceError error
+	// Roaming is the block of roaming-user records ahead of the source's
+	// records (IndiMail's relay table rows, vpopmail's open-smtp); the
+	// Staleness then compares the rest of the cdb with the source.
+	Roaming *Roaming
 }
 
 // Stale reports a checked, stale cdb.
@@ -339,6 +345,38 @@ func RulesStaleness(src, cdbPath string) (RulesState, error) {
 			return rs, err
 		}
 	}
+	if st.State == cdb.Differs && st.Record == 1 || st.State == cdb.CDBLonger && st.Record == 1 {
+		ro, err := FindRoaming(src, cdbPath)
+		if err != nil {
+			return rs, err
+		}
+		if ro != nil {
+			rs.Roaming = ro
+			st, err = compareWithRoaming(src, cdbPath, ro)
+			if err != nil {
+				return rs, err
+			}
+		}
+	}
 	rs.Staleness = &st
 	return rs, nil
+}
+
+// compareWithRoaming compares the cdb with the roaming records followed by
+// what src compiles to.
+func compareWithRoaming(src, cdbPath string, ro *Roaming) (cdb.Staleness, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return cdb.Staleness{}, err
+	}
+	defer f.Close()
+	return cdb.Compare(cdbPath, func(add func(k, d []byte) error) error {
+		for _, r := range ro.Records {
+			if err := add(r.Key, r.Data); err != nil {
+				return err
+			}
+		}
+		_, _, err := tcprules.Compile(src, f, adder(add))
+		return err
+	})
 }
