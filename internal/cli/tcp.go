@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -497,7 +498,7 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 			out.Env = append(out.Env, v)
 		}
 	}
-	rs, err := site.RulesStaleness(path, out.CDB)
+	rs, err := site.QuickRulesState(path, out.CDB)
 	if err != nil {
 		return out, err
 	}
@@ -524,6 +525,15 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		}
 		if rule != nil {
 			out.Line, out.Rule = rule.Line, rule.Text
+		}
+		// A source too large to compare whole: compare the record that
+		// decides with its line (content, as the whole comparison would).
+		switch {
+		case !rs.Partial:
+		case rule == nil:
+			out.Stale, out.Why = true, fmt.Sprintf("no rule of the source stores the key %q that the cdb has", d.Key)
+		case !bytes.Equal(rule.Data(), d.Data):
+			out.Stale, out.Why = true, fmt.Sprintf("line %d (%s) differs from the cdb's record", rule.Line, rule.Text)
 		}
 	}
 	return out, nil

@@ -46,7 +46,7 @@ func (c *Config) OpenRelay() (*Opened, error) {
 		return nil, err
 	}
 	var err error
-	if o.Rules, err = RulesStaleness(c.RulesSource, c.RulesCDB); err != nil {
+	if o.Rules, err = QuickRulesState(c.RulesSource, c.RulesCDB); err != nil {
 		return fail(err)
 	}
 	noRules := c.Service != nil && c.Service.RulesCDB == "" && c.Service.MySQLRules == ""
@@ -143,6 +143,11 @@ func (c *Config) OpenRelay() (*Opened, error) {
 		}
 		o.closers = append(o.closers, func() { r.Close() })
 		*x.dst = r
+		// Compared whole only up to QuickLimit, as the rules source: relay
+		// audit and qmailctl cdb compare any size.
+		if fi, err := os.Stat(filepath.Join(c.ControlDir, x.kind.Name())); err != nil || fi.Size() > QuickLimit {
+			continue
+		}
 		st, err := control.Stale(x.kind, c.ControlDir)
 		if err != nil {
 			return fail(err)

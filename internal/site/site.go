@@ -303,6 +303,9 @@ type RulesState struct {
 	// SourceError is the source's syntax error, when it has one (the cdb
 	// is then stale: tcprules refuses to build it).
 	SourceError error
+	// Partial: the source is larger than QuickRulesState compares whole;
+	// Staleness is nil.
+	Partial bool
 	// Roaming is the block of roaming-user records ahead of the source's
 	// records (IndiMail's relay table rows, vpopmail's open-smtp); the
 	// Staleness then compares the rest of the cdb with the source.
@@ -317,6 +320,26 @@ func (r RulesState) Stale() bool { return r.Staleness != nil && r.Staleness.Stal
 // cdb.Compare). Modification times are never looked at: `touch tcp.smtp`
 // changes nothing tcpserver sees.
 func RulesStaleness(src, cdbPath string) (RulesState, error) {
+	return rulesState(src, cdbPath, -1)
+}
+
+// QuickLimit is the largest rules source QuickRulesState compares whole:
+// about 8,000 rules, a few milliseconds. relay test and tcp explain answer
+// within 20 ms on a 1,000,000-rule tcp.smtp; comparing its 33 MiB would
+// take seconds.
+const QuickLimit = 256 << 10
+
+// QuickRulesState is RulesStaleness for relay test and tcp explain: the same
+// content comparison for a source up to QuickLimit bytes; for a larger one,
+// no whole-file verdict (Partial), and the callers compare only the record
+// that decides with its source line (still content, never times), as
+// qmailctl cdb and relay audit would find it. Roaming-user records are
+// recognised either way (a few records are read).
+func QuickRulesState(src, cdbPath string) (RulesState, error) {
+	return rulesState(src, cdbPath, QuickLimit)
+}
+
+func rulesState(src, cdbPath string, limit int64) (RulesState, error) {
 	rs := RulesState{Source: src, CDB: cdbPath}
 	if _, err := os.Stat(cdbPath); err == nil {
 		rs.CDBExists = true
@@ -333,12 +356,26 @@ func RulesStaleness(src, cdbPath string) (RulesState, error) {
 	case err != nil:
 		return rs, fmt.Errorf("%s: %w", src, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
+	if err != nil {
+		return rs, fmt.Errorf("%s: %w", src, err)
+	}
 	rs.SourceExists = true
+	if limit >= 0 && fi.Size() > limit {
+		rs.Partial = true
+		if rs.CDBExists {
+			ro, err := FindRoaming(src, cdbPath)
+			if err != nil && !isCompileError(err) {
+				return rs, err
+			}
+			rs.Roaming = ro
+		}
+		return rs, nil
+	}
 	st, err := tcprules.Stale(src, cdbPath, nil)
 	if err != nil {
-		var p interface{ Long() string }
-		if errors.As(err, &p) {
+		if isCompileError(err) {
 			rs.SourceError = err
 			st = cdb.Staleness{State: cdb.Differs, Reason: "the source has a syntax error, so tcprules keeps the old cdb: " + err.Error()}
 		} else {
@@ -379,4 +416,10 @@ func compareWithRoaming(src, cdbPath string, ro *Roaming) (cdb.Staleness, error)
 		_, _, err := tcprules.Compile(src, f, adder(add))
 		return err
 	})
+}
+
+// isCompileError reports a syntax error of a rules source (a *diag.Problem).
+func isCompileError(err error) bool {
+	var p interface{ Long() string }
+	return errors.As(err, &p)
 }
