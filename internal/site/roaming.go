@@ -59,7 +59,7 @@ func (r *Roaming) Describe() string {
 	if r.Layout == LayoutOpenSMTP {
 		return "vpopmail's roaming users (open-smtp lines ahead of the rules)"
 	}
-	return "IndiMail's POP/IMAP-before-SMTP relay table rows (update_rules writes them ahead of the rules)"
+	return "IndiMail's POP/IMAP-before-SMTP relay table rows (update_rules writes them ahead of the rules, one for every row whatever its age: each IP may relay for any sender until the next rebuild)"
 }
 
 // FindRoaming looks for roaming-user records at the start of the cdb at
