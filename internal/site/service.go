@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -461,6 +460,3 @@ func ReadEnvDir(dir string) (env map[string]string, unset []string, err error) {
 	}
 	return env, unset, nil
 }
-
-// isNotExist reports a missing file.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
