@@ -15,17 +15,30 @@ import (
 	"github.com/qmailctl/qmailctl/internal/relaytable"
 )
 
-// auditOut is the JSON of relay audit.
+// auditOut is the JSON of relay audit: every finding, and the same grouped
+// by the service (or --tcp-dir) they belong to.
 type auditOut struct {
 	Findings []relay.Finding `json:"findings"`
 	Summary  relay.Summary   `json:"summary"`
+	Services []serviceAudit  `json:"services"`
+}
+
+// serviceAudit is the audit of one listener.
+type serviceAudit struct {
+	Service    string          `json:"service"`
+	Port       string          `json:"port,omitempty"`
+	Rules      string          `json:"rules"`
+	RulesCDB   string          `json:"rules_cdb"`
+	ControlDir string          `json:"control_dir"`
+	Findings   []relay.Finding `json:"findings"`
+	Summary    relay.Summary   `json:"summary"`
 }
 
 func (a *app) newRelayAuditCmd() *cobra.Command {
 	var (
-		asJSON  bool
-		service string
-		env     []string
+		asJSON   bool
+		services []string
+		env      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -57,37 +70,43 @@ something is, 111 when the files cannot be read.`,
   qmailctl relay audit --json | jq -r '.findings[] | select(.severity=="error") | .message'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vars, envFrom, svc, err := a.serviceEnv(service, env)
+			st, err := a.loadSite(cmd, services, env)
 			if err != nil {
 				return err
 			}
-			controlDir := a.controlDir
-			if v, ok := vars["CONTROLDIR"]; ok && v != "" && !cmd.Flags().Changed("control-dir") {
-				controlDir = v
+			out := auditOut{Findings: []relay.Finding{}}
+			for _, c := range st.Configs {
+				sa := serviceAudit{Service: c.Label(), Rules: c.RulesSource, RulesCDB: c.RulesCDB, ControlDir: c.ControlDir, Findings: []relay.Finding{}}
+				if c.Service != nil {
+					sa.Service, sa.Port = c.Service.Dir, c.Service.Port
+				} else if c.Problem != "" {
+					sa.Service = c.EnvFrom
+				}
+				if c.Problem != "" {
+					// A service qmailctl cannot fully read is reported, not
+					// fatal: the other services are still audited.
+					sa.Findings = append(sa.Findings, relay.Finding{Check: "service", Problem: diag.Problem{
+						Pos: diag.Pos{File: filepath.Join(sa.Service, "run")}, Severity: diag.Warning, Msg: c.Problem,
+						Hint: "qmailctl relay test --service " + sa.Service + " cannot model this service; check its run script"}})
+				} else {
+					in, err := c.LoadAudit(a.probeRelayTable(cmd.Context(), c.Env))
+					if err != nil {
+						return err
+					}
+					sa.Findings = append(sa.Findings, relay.Audit(in)...)
+					sa.Findings = append(sa.Findings, c.Findings(in.TCP)...)
+				}
+				sa.Summary = relay.Summarize(sa.Findings)
+				out.Services = append(out.Services, sa)
+				out.Findings = append(out.Findings, sa.Findings...)
 			}
-			p := relay.AuditPaths{
-				TCPSource: filepath.Join(a.tcpDir, "tcp.smtp"), TCPCDB: filepath.Join(a.tcpDir, "tcp.smtp.cdb"),
-				ControlDir: controlDir, Env: vars, EnvFrom: envFrom,
-				ProbeRelayTable: a.probeRelayTable(cmd.Context(), vars),
-			}
-			if svc != nil {
-				p.TCPSource, p.TCPCDB, p.NoHostLookup = svc.RulesSource, svc.RulesCDB, svc.NoHostLookup
-			}
-			in, err := relay.LoadAudit(p)
-			if err != nil {
-				return err
-			}
-			findings := relay.Audit(in)
-			out := auditOut{Findings: findings, Summary: relay.Summarize(findings)}
-			if out.Findings == nil {
-				out.Findings = []relay.Finding{}
-			}
+			out.Summary = relay.Summarize(out.Findings)
 			if asJSON {
 				if err := a.printJSON(out); err != nil {
 					return err
 				}
 			} else {
-				a.printAudit(out, p)
+				a.printAudit(out)
 			}
 			if out.Summary.Errors+out.Summary.Warnings > 0 {
 				return errNo
@@ -97,7 +116,7 @@ something is, 111 when the files cannot be read.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&asJSON, "json", false, "print {findings, summary} as JSON")
-	fl.StringVar(&service, "service", "", "supervise service directory: audit its tcpserver -x rules and its variables")
+	fl.StringArrayVar(&services, "service", nil, "supervise service directory to audit (repeatable; default: every qmail-smtpd service found under /service, /etc/service, /var/service or $QMAILCTL_SERVICE_ROOTS, else --tcp-dir)")
 	fl.StringArrayVarP(&env, "env", "e", nil, "NAME=VALUE of qmail-smtpd's environment, as the run script sets it (repeatable)")
 	return cmd
 }
@@ -126,23 +145,34 @@ func (a *app) probeRelayTable(ctx context.Context, env map[string]string) func()
 	}
 }
 
-func (a *app) printAudit(out auditOut, p relay.AuditPaths) {
-	probs := make([]diag.Problem, len(out.Findings))
-	for i, f := range out.Findings {
-		probs[i] = f.Problem
-	}
-	hide, notes := diag.Hidden(probs)
-	for i, f := range out.Findings {
-		if !hide[i] {
-			fmt.Fprintf(a.stdout, "[%s] %s", f.Check, f.Long())
+func (a *app) printAudit(out auditOut) {
+	for _, sa := range out.Services {
+		if len(out.Services) > 1 {
+			fmt.Fprintf(a.stdout, "== %s", sa.Service)
+			if sa.Port != "" {
+				fmt.Fprintf(a.stdout, " (port %s)", sa.Port)
+			}
+			fmt.Fprintln(a.stdout, " ==")
 		}
-		if n, ok := notes[i]; ok {
-			fmt.Fprintf(a.stdout, "[%s] %s", f.Check, n.Long())
+		probs := make([]diag.Problem, len(sa.Findings))
+		for i, f := range sa.Findings {
+			probs[i] = f.Problem
+		}
+		hide, notes := diag.Hidden(probs)
+		for i, f := range sa.Findings {
+			if !hide[i] {
+				fmt.Fprintf(a.stdout, "[%s] %s", f.Check, f.Long())
+			}
+			if n, ok := notes[i]; ok {
+				fmt.Fprintf(a.stdout, "[%s] %s", f.Check, n.Long())
+			}
+		}
+		if len(sa.Findings) == 0 {
+			fmt.Fprintf(a.stdout, "%s and %s: no relay problems found\n", sa.Rules, sa.ControlDir)
 		}
 	}
 	s := out.Summary
 	if len(out.Findings) == 0 {
-		fmt.Fprintf(a.stdout, "%s and %s: no relay problems found\n", p.TCPSource, p.ControlDir)
 		return
 	}
 	var parts []string

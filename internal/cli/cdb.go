@@ -62,6 +62,15 @@ when --control-dir names it.
 A syntax error leaves the old cdb exactly as it was and names the file, line
 and column.
 
+Roaming users: vpopmail (open-smtp) and IndiMail built with
+POP_AUTH_OPEN_RELAY (update_rules, from the relay table) compile one record
+per POP/IMAP user's IP ahead of the rules. When a rules cdb starts with such
+records that its source does not have, qmailctl cdb refuses to rebuild it from
+the source alone (exit 100, the records named, nothing written): --roaming
+open-smtp=FILE rebuilds them from vpopmail's open-smtp file (each line cut at
+its TAB, then the rules file: byte for byte what vpopmail writes), --roaming
+drop drops them.
+
 EXIT STATUS
   0    every cdb is up to date or was rebuilt
   1    not used
@@ -122,6 +131,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
+	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) to rebuild them from FILE, or drop")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }
@@ -141,7 +151,10 @@ func tcpJob(src string) cdbJob {
 	dst := src + ".cdb"
 	read := new(atomic.Int64)
 	return cdbJob{kind: "tcprules", src: src, dst: dst, read: read,
-		stale: func() (bool, string, error) { return tcprules.Stale(src, dst, read) },
+		stale: func() (bool, string, error) {
+			st, err := tcprules.Stale(src, dst, read)
+			return st.Stale(), st.Reason, err
+		},
 		build: func(t *safefile.Txn) (st tcprules.Stats, warns []diag.Problem, err error) {
 			in, err := t.Open(src)
 			if err != nil {
@@ -161,9 +174,12 @@ func tcpJob(src string) cdbJob {
 func controlJob(kind control.Kind, dir string) cdbJob {
 	src, dst := filepath.Join(dir, kind.Name()), filepath.Join(dir, kind.CDBName())
 	return cdbJob{kind: kind.Name(), src: src, dst: dst,
-		stale: func() (bool, string, error) { return control.Stale(kind, dir) },
+		stale: func() (bool, string, error) {
+			st, err := control.Stale(kind, dir)
+			return st.Stale(), st.Reason, err
+		},
 		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
-			data, err := os.ReadFile(src)
+			data, err := safefile.ReadFile(src)
 			if err != nil {
 				return tcprules.Stats{}, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
 			}
@@ -193,7 +209,7 @@ func jobFor(src string) cdbJob {
 // --tcp-dir) under the locks of the directories of the source (which may be
 // a link to another directory) and of its cdb.
 func (a *app) build(src string, always bool) buildResult {
-	j := jobFor(src)
+	j := a.keepRoaming(jobFor(src))
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
 	}

@@ -500,10 +500,11 @@ func fileState(s *controlSpec, f *control.File, dir string) []diag.Problem {
 			Msg:  fmt.Sprintf("does not exist: qmail-smtpd reads only the cdb, so it sees none of the entries of %s", name),
 			Hint: "qmailctl cdb"}}
 	}
-	stale, why, err := control.Stale(s.kind, dir)
+	st, err := control.Stale(s.kind, dir)
 	if err != nil {
 		return []diag.Problem{{Pos: diag.Pos{File: cdbPath}, Severity: diag.Warning, Msg: err.Error()}}
 	}
+	stale, why := st.Stale(), st.Reason
 	if !stale {
 		return nil
 	}

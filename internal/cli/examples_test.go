@@ -13,11 +13,11 @@ import (
 // The README runs qmailctl on examples/: its cdbs must be what the sources
 // compile to, and the command it shows must work as it says.
 func TestExamplesAreCompiled(t *testing.T) {
-	if stale, why, err := tcprules.Stale("../../examples/tcp/tcp.smtp", "../../examples/tcp/tcp.smtp.cdb", nil); err != nil || stale {
-		t.Errorf("examples/tcp/tcp.smtp.cdb is stale (%s, %v): run qmailctl cdb examples/tcp/tcp.smtp", why, err)
+	if st, err := tcprules.Stale("../../examples/tcp/tcp.smtp", "../../examples/tcp/tcp.smtp.cdb", nil); err != nil || st.Stale() {
+		t.Errorf("examples/tcp/tcp.smtp.cdb is stale (%s, %v): run qmailctl cdb examples/tcp/tcp.smtp", st.Reason, err)
 	}
-	if stale, why, err := control.Stale(control.MoreRcptHosts, "../../examples/control"); err != nil || stale {
-		t.Errorf("examples/control/morercpthosts.cdb is stale (%s, %v): run qmailctl cdb examples/control/morercpthosts", why, err)
+	if st, err := control.Stale(control.MoreRcptHosts, "../../examples/control"); err != nil || st.Stale() {
+		t.Errorf("examples/control/morercpthosts.cdb is stale (%s, %v): run qmailctl cdb examples/control/morercpthosts", st.Reason, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -48,6 +49,7 @@ var errNo = &exitError{code: exitNo, err: errors.New("no"), quiet: true}
 func exitCode(err error) int {
 	var ee *exitError
 	var p *diag.Problem
+	var me *site.MissingError
 	switch {
 	case err == nil:
 		return exitOK
@@ -57,6 +59,13 @@ func exitCode(err error) int {
 		return exitPerm
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &me):
+		// A directory the admin named is a typo (100); a default one
+		// that is missing is a broken installation or the wrong host (111).
+		if me.Given {
+			return exitPerm
+		}
+		return exitTemp
 	case errors.As(err, &p),
 		errors.Is(err, tcprules.ErrDuplicate),
 		errors.Is(err, tcprules.ErrConflict),
@@ -84,7 +93,10 @@ func hintFor(err error) string {
 	if errors.As(err, &ee) && ee.hint != "" {
 		return ee.hint
 	}
+	var me *site.MissingError
 	switch {
+	case errors.As(err, &me) && !me.Given:
+		return "this default directory should exist on a qmail server; name the right one with --tcp-dir, --control-dir or --service"
 	case errors.Is(err, tcprules.ErrDuplicate):
 		return "nothing to do: the rule is already there (qmailctl tcp list)"
 	case errors.Is(err, tcprules.ErrConflict):

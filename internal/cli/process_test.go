@@ -173,7 +173,7 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 			t.Errorf("10.0.%d. is not in the cdb", i)
 		}
 	}
-	if stale, why, err := tcprules.Stale(src, src+".cdb", nil); err != nil || stale {
-		t.Errorf("cdb stale after the adds: %s %v", why, err)
+	if st, err := tcprules.Stale(src, src+".cdb", nil); err != nil || st.Stale() {
+		t.Errorf("cdb stale after the adds: %s %v", st.Reason, err)
 	}
 }

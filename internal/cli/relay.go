@@ -1,22 +1,18 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/qmailctl/qmailctl/internal/cdb"
-	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/relaytable"
+	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -46,9 +42,10 @@ See qmailctl help relaying for how the files fit together.`,
 
 // relayOpts are the flags of relay test.
 type relayOpts struct {
-	host, info, auth, service string
-	authNoRelay, asJSON       bool
-	env                       []string
+	host, info, auth, service, port string
+	rblAssume                       string
+	authNoRelay, asJSON             bool
+	env                             []string
 }
 
 func (a *app) newRelayTestCmd() *cobra.Command {
@@ -74,9 +71,15 @@ relaymailfrom.cdb never match, ...) a warning on stderr says so and what the
 code would reply instead.
 
 --service DIR reads a supervise service directory (IndiMail's
-/service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, and
-DIR/variables (envdir) as the environment; CONTROLDIR there overrides
---control-dir unless that flag is given. --env NAME=VALUE adds to or
+/service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, the
+envdir the script passes through as the environment (CONTROLDIR there
+overrides --control-dir unless that flag is given), and an rblsmtpd between
+tcpserver and qmail-smtpd, whose exact replies relay test gives (553 for
+RBLSMTPD="-TEXT", 451 for RBLSMTPD="TEXT"; with RBLSMTPD unset its DNS lists
+decide, which --rbl-assume listed|not-listed chooses). Without --service and
+--tcp-dir, the qmail-smtpd services under /service, /etc/service and
+/var/service are found; with several, --port N chooses one (else the first
+is used, and a warning says so). --env NAME=VALUE adds to or
 overrides that environment (what the run script sets); the tcp.smtp rule's
 variables override both.
 
@@ -114,7 +117,9 @@ only when all are), plus "recipients", the same fields for each one.`,
 	fl.StringVar(&o.auth, "auth", "", "the client authenticates as USER (SMTP AUTH succeeds)")
 	fl.BoolVar(&o.authNoRelay, "auth-no-relay", false, "with --auth: the account has IndiMail's NO_RELAY flag (authpgm exits 3)")
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "set NAME=VALUE in qmail-smtpd's environment, as the run script does (repeatable)")
-	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x) and DIR/variables")
+	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x, the programs before qmail-smtpd) and its envdir")
+	fl.StringVar(&o.rblAssume, "rbl-assume", "", "with rblsmtpd and RBLSMTPD unset: assume the client is \"listed\" or \"not-listed\" in its DNS lists")
+	fl.StringVar(&o.port, "port", "", "with several services found, test the one listening on port N")
 	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
 	return cmd
 }
@@ -141,26 +146,38 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if o.authNoRelay && !cmd.Flags().Changed("auth") {
 		return usageErrorf("--auth-no-relay needs --auth USER")
 	}
-	env, _, svc, err := a.serviceEnv(o.service, o.env)
+	if o.rblAssume != "" && o.rblAssume != "listed" && o.rblAssume != "not-listed" {
+		return usageErrorf("--rbl-assume %q: expected listed or not-listed", o.rblAssume)
+	}
+	if o.service != "" && o.port != "" {
+		return usageErrorf("give --service DIR or --port N, not both")
+	}
+	var services []string
+	if o.service != "" {
+		services = []string{o.service}
+	}
+	st, err := a.loadSite(cmd, services, o.env)
 	if err != nil {
 		return err
 	}
-	controlDir := a.controlDir
-	if v, ok := env["CONTROLDIR"]; ok && v != "" && !cmd.Flags().Changed("control-dir") {
-		controlDir = v
+	c, used, err := st.Pick(o.port)
+	if err != nil {
+		return badInput(err, "qmailctl relay audit lists the services it finds")
 	}
-	rulesSrc, rulesCDB := filepath.Join(a.tcpDir, "tcp.smtp"), filepath.Join(a.tcpDir, "tcp.smtp.cdb")
-	if svc != nil {
-		rulesSrc, rulesCDB = svc.RulesSource, svc.RulesCDB
+	if c.Problem != "" {
+		return badInput(fmt.Errorf("%s: %s", c.Label(), c.Problem), "use --tcp-dir, --env and the flags of relay test instead of --service")
 	}
 	q := relay.Query{
 		IP: ip, Host: o.host, HasHost: cmd.Flags().Changed("host"),
 		Info: o.info, HasInfo: cmd.Flags().Changed("info"),
 		Auth: o.auth, HasAuth: cmd.Flags().Changed("auth"), AuthNoRelay: o.authNoRelay,
-		From: args[1], Rcpts: args[2:], Env: env, Now: time.Now(),
+		From: args[1], Rcpts: args[2:], Env: c.Env, Now: time.Now(),
 	}
 	var warns []string
-	if svc != nil {
+	if used != "" {
+		warns = append(warns, used)
+	}
+	if svc := c.Service; svc != nil {
 		if svc.NoHostLookup && q.HasHost {
 			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -H: TCPREMOTEHOST is never set, so --host %q is what the server never sees", svc.Dir, q.Host))
 		}
@@ -168,11 +185,19 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -R: TCPREMOTEINFO is never set, so --info %q is what the server never sees", svc.Dir, q.Info))
 		}
 	}
-	rc, err := a.loadRelayConfig(rulesSrc, rulesCDB, controlDir, env, svc)
+	opened, err := c.OpenRelay()
 	if err != nil {
 		return err
 	}
+	defer opened.Close()
+	if opened.Relay.RBL != nil {
+		opened.Relay.RBL.Assume = o.rblAssume
+	}
+	rc := &relayCtx{cfg: opened.Relay}
 	defer rc.close()
+	// Wired whatever the environment says: CHECKRELAY may come from the
+	// tcp.smtp rule, and the table is opened only if step 8 needs it.
+	a.relayTableFor(rc, c.Env)
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
 	if err != nil {
 		var ie *relay.InputError
@@ -181,13 +206,13 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 		}
 		return err
 	}
-	warns = append(warns, rc.warnings...)
+	warns = append(warns, opened.Warnings...)
 	for _, w := range warns {
 		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
 	}
 	all := append(append([]string{}, warns...), res.Warnings...)
 	if o.asJSON {
-		if err := a.printJSON(relayJSON(res, q, all, rulesCDB, controlDir)); err != nil {
+		if err := a.printJSON(relayJSON(res, q, all, c.RulesCDB, c.ControlDir)); err != nil {
 			return err
 		}
 	} else {
@@ -204,148 +229,24 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	return nil
 }
 
-// serviceEnv builds the environment qmail-smtpd starts with: the service's
-// variables (when --service is given), then --env.
-func (a *app) serviceEnv(dir string, set []string) (map[string]string, string, *relay.Service, error) {
+// loadSite loads the configuration through internal/site: the services
+// named (or found under the service roots), else --tcp-dir and
+// --control-dir, with --env added to each one's environment.
+func (a *app) loadSite(cmd *cobra.Command, services, set []string) (*site.Site, error) {
 	env := map[string]string{}
-	from := "--env"
-	var svc *relay.Service
-	if dir != "" {
-		var err error
-		svc, err = relay.ReadService(dir)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, "", nil, badInput(fmt.Errorf("--service %s: %w", dir, err), "give a supervise service directory with a run script, e.g. /service/qmail-smtpd.25")
-			}
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				return nil, "", nil, fmt.Errorf("--service %s: %w", dir, err) // unreadable: 111
-			}
-			// A run script qmailctl cannot read as a tcpserver command line:
-			// trying again will not help.
-			return nil, "", nil, badInput(fmt.Errorf("--service %s: %w", dir, err), "use --env and the flags of relay test instead of --service")
-		}
-		if svc.RulesCDB == "" {
-			return nil, "", nil, badInput(fmt.Errorf("--service %s: the run script's tcpserver has no -x rules.cdb", dir), "")
-		}
-		for k, v := range svc.Env {
-			env[k] = v
-		}
-		from = filepath.Join(dir, "variables")
-	}
 	for _, s := range set {
 		name, value, ok := strings.Cut(s, "=")
 		if !ok || name == "" {
-			return nil, "", nil, usageErrorf("--env %q: expected NAME=VALUE", s)
+			return nil, usageErrorf("--env %q: expected NAME=VALUE", s)
 		}
 		env[name] = value
 	}
-	return env, from, svc, nil
-}
-
-// loadRelayConfig opens what relay test needs, cheaply: cdbs are looked up,
-// never read whole; the rules source is mapped and searched only for the
-// matching rule; staleness is a modification-time test (relay audit does
-// the exact one).
-func (a *app) loadRelayConfig(rulesSrc, rulesCDB, controlDir string, env map[string]string, svc *relay.Service) (*relayCtx, error) {
-	rc := &relayCtx{}
-	cfg := &rc.cfg
-	cfg.RulesCDB, cfg.RulesSource, cfg.ControlDir = rulesCDB, rulesSrc, controlDir
-	fail := func(err error) (*relayCtx, error) {
-		rc.close()
-		return nil, err
-	}
-	// The rules cdb is mapped: lookups touch a few pages, and its record
-	// order indexes the source (tcprules.FindRule).
-	var positions tcprules.Positions
-	m, err := mapFile(rulesCDB)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if svc == nil || !svc.AllowNoRules {
-			cfg.RulesMissing = true
-		}
-	case err != nil:
-		return fail(err)
-	default:
-		rc.closers = append(rc.closers, m.close)
-		r, err := cdb.New(bytes.NewReader(m.data), int64(len(m.data)))
-		if err != nil {
-			return fail(fmt.Errorf("%s: %w", rulesCDB, err))
-		}
-		cfg.Rules, positions = r.Get, r.Positions
-	}
-	if src, err := mapFile(rulesSrc); err == nil {
-		rc.closers = append(rc.closers, src.close)
-		cfg.FindRule = func(key string) (*tcprules.Rule, error) {
-			if positions == nil {
-				return nil, nil
-			}
-			return tcprules.FindRule(src.data, positions, key)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fail(err)
-	} else if !cfg.RulesMissing {
-		rc.warnings = append(rc.warnings, fmt.Sprintf("%s does not exist: the rule's line cannot be shown", rulesSrc))
-	}
-	if w := newerThan(rulesSrc, rulesCDB); w != "" {
-		rc.warnings = append(rc.warnings, w+"; tcpserver uses the cdb: run qmailctl cdb "+rulesSrc)
-	}
-
-	load := func(k control.Kind) (*control.File, error) {
-		f, _, err := control.Load(k, controlDir)
-		if f == nil {
-			return nil, err
-		}
-		return f, nil // invalid lines are left out; qmailctl relay audit lists them
-	}
-	if cfg.RelayClients, err = load(control.RelayClients); err != nil {
-		return fail(err)
-	}
-	if cfg.RelayDomains, err = load(control.RelayDomains); err != nil {
-		return fail(err)
-	}
-	if cfg.RcptHosts, err = load(control.RcptHosts); err != nil {
-		return fail(err)
-	}
-	rmfPath := filepath.Join(controlDir, "relaymailfrom")
-	if m, err := mapFile(rmfPath); err == nil {
-		rc.closers = append(rc.closers, m.close)
-		cfg.RelayMailFrom = &relay.TextFile{Path: rmfPath, Data: m.data}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fail(err)
-	}
-	for _, x := range []struct {
-		kind control.Kind
-		dst  *relay.CDB
-	}{{control.RelayMailFrom, &cfg.RelayMailFromCDB}, {control.MoreRcptHosts, &cfg.MoreRcptHostsCDB}} {
-		r, err := control.OpenCDB(x.kind, controlDir)
-		if err != nil {
-			return fail(err)
-		}
-		if r != nil {
-			rc.closers = append(rc.closers, func() { r.Close() })
-			*x.dst = r
-			src := filepath.Join(controlDir, x.kind.Name())
-			if w := newerThan(src, filepath.Join(controlDir, x.kind.CDBName())); w != "" {
-				rc.warnings = append(rc.warnings, w+"; qmail-smtpd reads the cdb: run qmailctl cdb")
-			}
-		}
-	}
-	// What relay test does not model must not change the verdict silently.
-	for _, f := range []string{"authdomains", "tlsclients", "relaymailfrom.sql"} {
-		if exists(filepath.Join(controlDir, f)) {
-			rc.warnings = append(rc.warnings, fmt.Sprintf("%s exists and relay test does not model it: IndiMail's answer may differ (see docs/relay.md)", filepath.Join(controlDir, f)))
-		}
-	}
-	for _, v := range []string{"QREGEX", "CUGMAIL", "CHECKRECIPIENT", "CHECKSENDER"} {
-		if _, ok := env[v]; ok {
-			rc.warnings = append(rc.warnings, v+" is set and relay test does not model it: IndiMail's answer may differ (see docs/relay.md)")
-		}
-	}
-	// Wired whatever the environment says: CHECKRELAY may come from the
-	// tcp.smtp rule, and the table is opened only if step 8 needs it.
-	a.relayTableFor(rc, env)
-	return rc, nil
+	return site.Load(site.Options{
+		Services: services, Roots: site.Roots(),
+		TCPDir: a.tcpDir, TCPDirGiven: cmd.Flags().Changed("tcp-dir"),
+		ControlDir: a.controlDir, ControlDirGiven: cmd.Flags().Changed("control-dir"),
+		Env: env,
+	})
 }
 
 // relayTableFor connects the relay test to the relay table, lazily: the
@@ -399,39 +300,6 @@ func tableAnswer(res *relaytable.CheckResult, now time.Time) relay.TableAnswer {
 		ans.Detail = fmt.Sprintf("no row for %q at %s", res.From, res.IP)
 	}
 	return ans
-}
-
-// newerThan returns a warning when src was modified after its cdb: the
-// cheap staleness test of relay test.
-func newerThan(src, dst string) string {
-	s, err := os.Stat(src)
-	if err != nil {
-		return ""
-	}
-	d, err := os.Stat(dst)
-	if err != nil {
-		return ""
-	}
-	if s.ModTime().After(d.ModTime()) {
-		return fmt.Sprintf("%s is older than %s (stale)", dst, src)
-	}
-	return ""
-}
-
-// mapped is a file mapped into memory (tcprules.MapFile).
-type mapped struct {
-	data  []byte
-	close func()
-}
-
-// mapFile maps path into memory: the engine then reads only the pages it
-// touches, so a 1,000,000-line tcp.smtp costs only the search for its rule.
-func mapFile(path string) (*mapped, error) {
-	data, release, err := tcprules.MapFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return &mapped{data: data, close: release}, nil
 }
 
 // relayOut is the JSON of relay test (spec §4: accepted, relaying, reply,

@@ -25,6 +25,7 @@ type app struct {
 	controlDir  string
 	relayDB     string
 	lockTimeout time.Duration
+	roaming     string // qmailctl cdb --roaming (roaming.go)
 }
 
 // Main runs qmailctl with os.Args and returns the exit status.

@@ -40,6 +40,8 @@ func TestScript(t *testing.T) {
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")
+			// Service discovery looks here, never in the host's /service.
+			env.Setenv("QMAILCTL_SERVICE_ROOTS", env.WorkDir+"/service")
 			return nil
 		},
 	})

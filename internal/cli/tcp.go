@@ -17,6 +17,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -457,10 +458,11 @@ func (a *app) checkRules(path string, asJSON bool) error {
 	}
 	defer src.Close()
 	var probs []diag.Problem // the cdb's, at line 0, before the file's
-	stale, why, staleErr := tcprules.Stale(path, path+".cdb", nil)
-	if staleErr == nil && stale {
+	st, staleErr := tcprules.Stale(path, path+".cdb", nil)
+	stale := staleErr == nil && st.Stale()
+	if stale {
 		probs = append(probs, diag.Problem{Pos: diag.Pos{File: path + ".cdb"}, Severity: diag.Warning,
-			Msg: staleMessage(why), Hint: "qmailctl cdb " + path})
+			Msg: staleMessage(st.Reason), Hint: "qmailctl cdb " + path})
 	}
 	c, err := tcprules.Survey(path, src)
 	if err != nil {
@@ -474,7 +476,7 @@ func (a *app) checkRules(path string, asJSON bool) error {
 	var emit func(diag.Problem) error
 	var arr *jsonArray
 	if asJSON {
-		head, err := json.MarshalIndent(checkJSON{File: path, Rules: c.Rules, CDB: path + ".cdb", Stale: stale && staleErr == nil,
+		head, err := json.MarshalIndent(checkJSON{File: path, Rules: c.Rules, CDB: path + ".cdb", Stale: stale,
 			Problems: []diag.Problem{}}, "", "  ")
 		if err != nil {
 			return err
@@ -546,6 +548,9 @@ type explainJSON struct {
 	Tried   []string       `json:"tried"`
 	Stale   bool           `json:"stale"`
 	Why     string         `json:"stale_reason,omitempty"` // what disagrees between the source and the cdb
+	// SourceUnreadable: the answer comes from the cdb alone (the source
+	// is mode 600 and qmailctl is not root): no line numbers.
+	SourceUnreadable bool `json:"source_unreadable,omitempty"`
 }
 
 func (a *app) newTCPExplainCmd(file *string) *cobra.Command {
@@ -575,6 +580,9 @@ allowed or denied.`,
 			out, err := explain(path, q)
 			if err != nil {
 				return err
+			}
+			if out.SourceUnreadable {
+				fmt.Fprintf(a.stderr, "qmailctl: warning: %s cannot be read: answering from %s.cdb alone; the rule's line number is unknown\n", path, path)
 			}
 			if out.Stale {
 				fmt.Fprintf(a.stderr, "qmailctl: warning: %s.cdb is stale: %s; tcpserver uses the cdb\n  hint: qmailctl cdb %s\n", path, out.Why, path)
@@ -623,11 +631,22 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 			out.Env = append(out.Env, v)
 		}
 	}
-	src, srcErr := os.Stat(path)
-	if dst, err := os.Stat(out.CDB); err == nil && srcErr == nil && src.ModTime().After(dst.ModTime()) {
-		out.Stale, out.Why = true, "the source was changed after the cdb was built"
+	rs, err := site.QuickRulesState(path, out.CDB)
+	if err != nil {
+		return out, err
 	}
-	if d.Matched && srcErr == nil {
+	if rs.Stale() {
+		out.Stale, out.Why = true, rs.Staleness.Reason
+	}
+	out.SourceUnreadable = rs.SourceUnreadable
+	if d.Matched && rs.Roaming.Has(d.Key) {
+		// IndiMail's relay table rows or vpopmail's open-smtp lines, put
+		// ahead of the rules: no line of the source has it.
+		out.Rule = rs.Roaming.Line(d.Key) + " (roaming-user entry: " + rs.Roaming.Describe() + ")"
+		out.File = out.CDB
+		return out, nil
+	}
+	if d.Matched && rs.SourceExists && !rs.SourceUnreadable {
 		// Read a line at a time (not mapped): the memory stays small however
 		// far down a large file the rule is.
 		f, err := safefile.Open(path)
@@ -646,7 +665,10 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 		if rule != nil {
 			out.Line, out.Rule = rule.Line, rule.Text
 		}
+		// A source too large to compare whole: compare the record that
+		// decides with its line (content, as the whole comparison would).
 		switch {
+		case !rs.Partial:
 		case rule == nil:
 			out.Stale, out.Why = true, fmt.Sprintf("no rule of the source stores the key %q that the cdb has", d.Key)
 		case !bytes.Equal(rule.Data(), d.Data):

@@ -129,74 +129,60 @@ func writeCDB(w io.WriteSeeker, keys []string) error {
 	return cw.Finish()
 }
 
-// Stale reports whether kind's cdb in dir must be rebuilt: when it is missing,
-// unreadable as a cdb, or its records (in file order) differ from what the
-// source compiles to. It compares content, not modification times, so an
-// edit in the same second as the last build, or an older file restored, is
-// still noticed. A missing source is never stale (qmail-cdb -m moves the
-// source to .bak and leaves the cdb in use). reason says why, for a person.
-func Stale(kind Kind, dir string) (bool, string, error) {
+// Stale compares kind's cdb in dir with what its source compiles to
+// (cdb.Compare: records in file order, not modification times), and words
+// the reason with the source's line numbers. A missing source is never
+// stale (qmail-cdb -m moves the source to .bak and leaves the cdb in use).
+func Stale(kind Kind, dir string) (cdb.Staleness, error) {
 	src, dst, err := compiled(kind, dir)
 	if err != nil {
-		return false, "", err
+		return cdb.Staleness{}, err
 	}
 	srcName, dstName := kind.Name(), kind.CDBName()
 	data, err := safefile.ReadFile(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(dst); err == nil {
-			return false, fmt.Sprintf("%s is missing (qmail-cdb -m moves it to %s.bak); %s is left as it is", srcName, srcName, dstName), nil
+			return cdb.Staleness{Reason: fmt.Sprintf("%s is missing (qmail-cdb -m moves it to %s.bak); %s is left as it is", srcName, srcName, dstName)}, nil
 		}
-		return false, fmt.Sprintf("neither %s nor %s exists", srcName, dstName), nil
+		return cdb.Staleness{Reason: fmt.Sprintf("neither %s nor %s exists", srcName, dstName)}, nil
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("read %s: %w", srcName, err)
+		return cdb.Staleness{}, fmt.Errorf("read %s: %w", srcName, err)
 	}
 	want := records(data)
-	r, err := cdb.Open(dst)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, dstName + " does not exist", nil
-	}
-	if errors.Is(err, cdb.ErrCorrupt) {
-		return true, fmt.Sprintf("%s is not a valid cdb: %v", dstName, err), nil
-	}
-	if safefile.Refused(err) {
-		return false, "", err
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("open %s: %w", dstName, err)
-	}
-	defer r.Close()
-	type rec struct{ key, data string }
-	var have []rec
-	err = r.ForEach(func(key, data []byte) error {
-		have = append(have, rec{string(key), string(data)})
+	st, err := cdb.Compare(dst, func(add func(key, data []byte) error) error {
+		for _, r := range want {
+			if err := add([]byte(r.key), nil); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
-	if errors.Is(err, cdb.ErrCorrupt) {
-		return true, fmt.Sprintf("%s is not a valid cdb: %v", dstName, err), nil
-	}
-	if safefile.Refused(err) {
-		return false, "", err
-	}
 	if err != nil {
-		return false, "", fmt.Errorf("read %s: %w", dstName, err)
+		return st, fmt.Errorf("read %s: %w", dstName, err)
 	}
-	for i := 0; i < len(have) && i < len(want); i++ {
-		switch {
-		case have[i].key != want[i].key:
-			return true, fmt.Sprintf("record %d of %s is %s, but %s line %d compiles to %s",
-				i+1, dstName, quoteText(have[i].key), srcName, want[i].line, quoteText(want[i].key)), nil
-		case have[i].data != "":
-			return true, fmt.Sprintf("record %d of %s (%s) has data; qmail-cdb writes none", i+1, dstName, quoteText(have[i].key)), nil
+	switch st.State {
+	case cdb.Fresh:
+		st.Reason = fmt.Sprintf("%s matches %s (%d records)", dstName, srcName, len(want))
+	case cdb.NoCDB:
+		st.Reason = dstName + " does not exist"
+	case cdb.Corrupt:
+		st.Reason = fmt.Sprintf("%s is %s", dstName, st.Reason)
+	case cdb.Differs:
+		w := want[st.Record-1]
+		if string(st.Have.Key) == w.key {
+			st.Reason = fmt.Sprintf("record %d of %s (%s) has data; qmail-cdb writes none", st.Record, dstName, quoteText(w.key))
+		} else {
+			st.Reason = fmt.Sprintf("record %d of %s is %s, but %s line %d compiles to %s",
+				st.Record, dstName, quoteText(string(st.Have.Key)), srcName, w.line, quoteText(w.key))
 		}
+	case cdb.SourceLonger:
+		w := want[st.Record-1]
+		st.Reason = fmt.Sprintf("%s has %d records, but %s compiles to %d (line %d %s is missing)",
+			dstName, st.Record-1, srcName, len(want), w.line, quoteText(w.key))
+	case cdb.CDBLonger:
+		st.Reason = fmt.Sprintf("%s has %d records, but %s compiles to %d (%s is no longer in the source)",
+			dstName, st.CDBRecords, srcName, len(want), quoteText(string(st.Have.Key)))
 	}
-	switch {
-	case len(have) < len(want):
-		return true, fmt.Sprintf("%s has %d records, but %s compiles to %d (line %d %s is missing)",
-			dstName, len(have), srcName, len(want), want[len(have)].line, quoteText(want[len(have)].key)), nil
-	case len(have) > len(want):
-		return true, fmt.Sprintf("%s has %d records, but %s compiles to %d (%s is no longer in the source)",
-			dstName, len(have), srcName, len(want), quoteText(have[len(want)].key)), nil
-	}
-	return false, fmt.Sprintf("%s matches %s (%d records)", dstName, srcName, len(want)), nil
+	return st, nil
 }

@@ -173,10 +173,11 @@ func TestStale(t *testing.T) {
 
 	check := func(wantStale bool, wantReason string) {
 		t.Helper()
-		stale, reason, err := Stale(MoreRcptHosts, dir)
+		st, err := Stale(MoreRcptHosts, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
+		stale, reason := st.Stale(), st.Reason
 		if stale != wantStale || !strings.Contains(reason, wantReason) {
 			t.Errorf("Stale = %v, %q; want %v, %q", stale, reason, wantStale, wantReason)
 		}
@@ -223,7 +224,7 @@ func TestStale(t *testing.T) {
 	os.Remove(src)
 	check(false, "morercpthosts is missing")
 
-	if _, _, err := Stale(RelayClients, dir); err == nil {
+	if _, err := Stale(RelayClients, dir); err == nil {
 		t.Error("Stale(relayclients) succeeded")
 	}
 }

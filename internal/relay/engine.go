@@ -154,6 +154,9 @@ func (e *engine) run(ctx context.Context, actual bool) (*runState, error) {
 		return nil, err
 	}
 	if s.refusal == nil {
+		e.rblsmtpd(s, &w) // rblsmtpd.go
+	}
+	if s.refusal == nil {
 		e.greeting(s)
 	}
 	if s.refusal == nil {

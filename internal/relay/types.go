@@ -74,6 +74,9 @@ type Config struct {
 	RelayTable RelayTableFunc
 	// RelayTableNote says why RelayTable is nil, for the trace.
 	RelayTableNote string
+
+	// RBL is the rblsmtpd the service runs before qmail-smtpd; nil when none.
+	RBL *RBL
 }
 
 // Query is one SMTP session to decide.

@@ -83,10 +83,20 @@ func cidr6Keys(pfx netip.Prefix) ([]string, error) {
 	}
 	a := pfx.Addr().As16()
 	var b strings.Builder
-	for g := 0; g < pfx.Bits()/16; g++ {
+	n := pfx.Bits() / 16
+	for g := 0; g < n; g++ {
 		v := uint16(a[2*g])<<8 | uint16(a[2*g+1])
+		if v == 0 && g == n-1 && g > 0 {
+			// Only the last group is zero: tcpserver prints it as "0:"
+			// or, when the zero run starting there is compressed, as
+			// "::". Both texts say the group is zero, so the two keys
+			// cover the block exactly (2001:db8:3::/64 is 2001:db8:3:0:
+			// and 2001:db8:3::).
+			base := b.String()
+			return []string{base + "0:", base + ":"}, nil
+		}
 		if v == 0 {
-			return nil, fmt.Errorf("group %d of the prefix is zero, and tcpserver may print it as \"::\": no textual prefix matches every address in the block", g+1)
+			return nil, fmt.Errorf("group %d of the prefix is zero, and tcpserver may print it as \"::\": no textual prefix matches every address in the block (only a zero last group can be covered)", g+1)
 		}
 		b.WriteString(strconv.FormatUint(uint64(v), 16))
 		b.WriteByte(':')
@@ -239,7 +249,7 @@ func ipv6Warning(host string) (msg, hint string) {
 		if strings.ToLower(host) != host {
 			return "tcpserver prints IPv6 addresses in lower case, so this prefix never matches", "write " + strings.ToLower(host)
 		}
-		return "", ""
+		return ipv6PrefixWarning(host)
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -248,6 +258,44 @@ func ipv6Warning(host string) (msg, hint string) {
 	if f := FormatIP(ip); f != host {
 		return fmt.Sprintf("tcpserver prints this client as %s and compares text, so the rule never matches", f),
 			"write " + f
+	}
+	return "", ""
+}
+
+// ipv6PrefixWarning explains what an IPv6 prefix key really matches:
+// ucspi-tcp-ipv6 tries the client's printed text cut after each ':', so
+// "2001:db8:1::" matches only clients printed with "::" right there (such as
+// 2001:db8:1::5), never 2001:db8:1:2::5, and a group with leading zeros
+// never matches at all.
+func ipv6PrefixWarning(host string) (msg, hint string) {
+	if host == ":" || host == "::" {
+		return "", ""
+	}
+	base := strings.TrimSuffix(host, ":")
+	compressed := strings.HasSuffix(base, ":")
+	base = strings.TrimSuffix(base, ":")
+	groups := strings.Split(base, ":")
+	var canon []string
+	for _, g := range groups {
+		v, err := strconv.ParseUint(g, 16, 16)
+		if err != nil || g == "" {
+			return "not an IPv6 prefix tcpserver prints (groups of 1 to 4 hex digits, each followed by ':'), so the rule never matches", ""
+		}
+		canon = append(canon, strconv.FormatUint(v, 16))
+	}
+	want := strings.Join(canon, ":") + ":"
+	block := fmt.Sprintf("%s::/%d", strings.Join(canon, ":"), 16*len(canon))
+	if len(canon) == 8 {
+		block = strings.Join(canon, ":")
+	}
+	switch {
+	case compressed:
+		return fmt.Sprintf("tcpserver compares text cut after each ':': %s matches only clients printed with \"::\" right after %s (such as %s5), never %s1::5; for every client in %s write %s",
+				host, strings.Join(canon, ":"), host, want, block, want),
+			"write " + want + " (or " + block + ")"
+	case want != host:
+		return fmt.Sprintf("tcpserver prints groups without leading zeros, so %s never matches; for every client in %s write %s", host, block, want),
+			"write " + want
 	}
 	return "", ""
 }

@@ -1,12 +1,8 @@
 package tcprules
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
-	"iter"
 	"os"
 	"sync/atomic"
 
@@ -62,89 +58,26 @@ func unwrapProblem(err error) error {
 	return err
 }
 
-// Stale reports whether the cdb at dst differs from what src compiles to,
-// comparing records rather than modification times: an edit made within the
-// same second as the last build, or a restored older file, is still seen. The
-// reason says what differs. A source with a syntax error is stale, with the
-// error returned. read counts the bytes of src read, as for Build.
-func Stale(src, dst string, read *atomic.Int64) (stale bool, reason string, err error) {
+// Stale compares the cdb at dst with what src compiles to (cdb.Compare:
+// records, not modification times). A source with a syntax error returns
+// that error. read counts the bytes of src read, as for Build.
+func Stale(src, dst string, read *atomic.Int64) (cdb.Staleness, error) {
 	f, err := safefile.Open(src)
 	if err != nil {
-		return false, "", err
+		return cdb.Staleness{}, err
 	}
 	defer f.Close()
 	in := countReader(f, read)
-	r, err := cdb.Open(dst)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, "no cdb", nil
-	}
-	if safefile.Refused(err) {
-		return false, "", err
-	}
-	if err != nil {
-		return true, "unreadable cdb: " + err.Error(), nil
-	}
-	defer r.Close()
-
-	next, stop := iter.Pull2(func(yield func(record, error) bool) {
-		err := r.ForEach(func(k, d []byte) error {
-			if !yield(record{string(k), string(d)}, nil) {
-				return errStop
-			}
-			return nil
-		})
-		if err != nil && err != errStop {
-			yield(record{}, err)
-		}
+	return cdb.Compare(dst, func(add func(key, data []byte) error) error {
+		_, _, err := Compile(src, in, adderFunc(add))
+		return err
 	})
-	defer stop()
-	cmp := &comparer{next: next}
-	_, _, err = Compile(src, in, cmp)
-	if err != nil && !errors.Is(err, errDiffers) {
-		return true, "", err
-	}
-	if cmp.reason == "" {
-		if rec, err, ok := next(); ok {
-			if err != nil {
-				return true, "unreadable cdb: " + err.Error(), nil
-			}
-			cmp.reason = fmt.Sprintf("the cdb has record %q that the source no longer has", rec.key)
-		}
-	}
-	return cmp.reason != "", cmp.reason, nil
 }
 
-var (
-	errStop    = errors.New("stop")
-	errDiffers = errors.New("differs")
-)
+// adderFunc makes a function an Adder.
+type adderFunc func(key, data []byte) error
 
-// comparer is an Adder that checks each compiled record against the next
-// record of an existing cdb.
-type comparer struct {
-	next   func() (record, error, bool)
-	reason string
-	n      int
-}
-
-func (c *comparer) Add(key, data []byte) error {
-	c.n++
-	rec, err, ok := c.next()
-	switch {
-	case !ok:
-		c.reason = fmt.Sprintf("the source has record %d (%q) that the cdb lacks", c.n, key)
-	case err != nil:
-		c.reason = "unreadable cdb: " + err.Error()
-	case rec.key != string(key) || !bytes.Equal([]byte(rec.data), data):
-		c.reason = fmt.Sprintf("record %d differs: the source gives %q, the cdb has %q", c.n, key, rec.key)
-	default:
-		return nil
-	}
-	return errDiffers
-}
-
-// record is one cdb record.
-type record struct{ key, data string }
+func (f adderFunc) Add(key, data []byte) error { return f(key, data) }
 
 // countReader adds the bytes read from r to n, when n is not nil.
 func countReader(r io.Reader, n *atomic.Int64) io.Reader {

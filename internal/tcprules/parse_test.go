@@ -1,11 +1,16 @@
 package tcprules
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
 )
+
+// record is one cdb record, as the tests compare them.
+type record struct{ key, data string }
 
 type recorder struct{ recs []record }
 
@@ -71,6 +76,8 @@ func TestCompileRecords(t *testing.T) {
 		{"10.1.1.4/31:allow\n", []record{{"10.1.1.4", ""}, {"10.1.1.5", ""}}},
 		{"10.1.1.4/32:allow\n", []record{{"10.1.1.4", ""}}},
 		{"2001:db8::/32:allow\n", []record{{"2001:db8:", ""}}},
+		// A zero last group is printed "0:" or, compressed, "::": two keys.
+		{"2001:db8:3::/64:allow\n", []record{{"2001:db8:3:0:", ""}, {"2001:db8:3::", ""}}},
 		{"a/b:allow\n", []record{{"a/b", ""}}},
 	}
 	for _, tt := range tests {
@@ -178,6 +185,9 @@ func TestWarnings(t *testing.T) {
 		{"2001:db8::5:allow", ""},
 		{"2001:db8:0:1:1:1:1:1:allow", "prints this client as 2001:db8::1:1:1:1:1"},
 		{"2001:DB8::5:allow", "prints this client as 2001:db8::5"},
+		{"2001:db8:1:::allow", "matches only clients printed with \"::\" right after 2001:db8:1 (such as 2001:db8:1::5), never 2001:db8:1:1::5; for every client in 2001:db8:1::/48 write 2001:db8:1:"},
+		{"2001:0db8:1::allow", "2001:0db8:1: never matches; for every client in 2001:db8:1::/48 write 2001:db8:1:"},
+		{"2001:db8:1::allow", ""},
 		{"::ffff:10.1.1.5:allow", "prints this client as 10.1.1.5"},
 		{"1.2.3.4", "no colon"},
 		{"   ", "white space"},
@@ -240,5 +250,44 @@ func TestShadowed(t *testing.T) {
 	}
 	if !strings.Contains(got[0].Msg, "line 1") || !strings.Contains(got[1].Msg, "line 3") {
 		t.Errorf("messages do not name the shadowing line: %v", got)
+	}
+}
+
+// TestIPv6BlockKeysCoverTheBlock checks that the keys a /64 with a zero last
+// group compiles to match every client in the block, as tcpserver prints
+// it, and no client outside it.
+func TestIPv6BlockKeysCoverTheBlock(t *testing.T) {
+	recs, _, err := compileString(t, "2001:db8:3::/64:allow,RELAYCLIENT=\"\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(k []byte) ([]byte, bool, error) {
+		for _, r := range recs {
+			if r.key == string(k) {
+				return []byte(r.data), true, nil
+			}
+		}
+		return nil, false, nil
+	}
+	pfx := netip.MustParsePrefix("2001:db8:3::/64")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		a := pfx.Addr().As16()
+		if i%2 == 1 { // outside: change a prefix bit now and then
+			a[7] = byte(rng.IntN(3))
+		}
+		for j := 8; j < 16; j++ {
+			if rng.IntN(3) > 0 { // many zero groups, to exercise "::"
+				a[j] = byte(rng.IntN(256))
+			}
+		}
+		ip := netip.AddrFrom16(a)
+		d, err := Lookup(get, Query{IP: FormatIP(ip)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Matched != pfx.Contains(ip) {
+			t.Fatalf("%s (printed %s): matched %v, in the block %v", ip, FormatIP(ip), d.Matched, pfx.Contains(ip))
+		}
 	}
 }

@@ -1,6 +1,7 @@
-package relay
+package site
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func TestReadService(t *testing.T) {
 			run: "#!/bin/sh\nexec envdir ./variables sh -c '\nexec /usr/bin/tcpserver -v -H -R -x /etc/indimail/tcp/tcp.smtp.cdb 0 25 /usr/sbin/qmail-smtpd'\n",
 			cdb: "/etc/indimail/tcp/tcp.smtp.cdb", noHost: true, noInfo: true},
 		{name: "classic with variables",
-			run:  "#!/bin/sh\nexec tcpserver -p -x\"$TCPDIR\"/tcp.smtp.cdb -u 1001 -g 1001 0 smtp qmail-smtpd 2>&1\n",
+			run:  "#!/bin/sh\n# the outer shell expands before envdir runs: sh -c sees the variables\nexec envdir ./variables sh -c 'exec tcpserver -p -x\"$TCPDIR\"/tcp.smtp.cdb -u 1001 -g 1001 0 smtp qmail-smtpd 2>&1'\n",
 			vars: map[string]string{"TCPDIR": "/etc/tcp\n", "CHECKRELAY": "", "RELAY_CLEAR_MINUTES": "30  \nignored\n"},
 			cdb:  "/etc/tcp/tcp.smtp.cdb"},
 		{name: "joined flags and -X",
@@ -46,7 +47,7 @@ func TestReadService(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			fs := map[string]string{"run": c.run}
+			fs := map[string]string{"run": c.run, "variables/.keep": ""}
 			for k, v := range c.vars {
 				fs["variables/"+k] = v
 			}
@@ -101,5 +102,35 @@ func TestReadEnvDir(t *testing.T) {
 	}
 	if _, ok := env[".hidden"]; ok || len(env) != 2 {
 		t.Errorf("env %q; want only EMPTYLINE and NUL", env)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"control/rcpthosts": "example.com\n", "tcp/tcp.smtp": ":allow\n"})
+	cases := []struct {
+		name  string
+		o     Options
+		what  string
+		given bool
+	}{
+		{"given tcp dir", Options{TCPDir: dir + "/nope", TCPDirGiven: true, ControlDir: dir + "/control"}, "--tcp-dir", true},
+		{"default tcp dir", Options{TCPDir: dir + "/nope", ControlDir: dir + "/control"}, "--tcp-dir", false},
+		{"given control dir", Options{TCPDir: dir + "/tcp", ControlDir: dir + "/nope", ControlDirGiven: true}, "--control-dir", true},
+		{"default control dir", Options{TCPDir: dir + "/tcp", ControlDir: dir + "/nope"}, "--control-dir", false},
+		{"given service", Options{Services: []string{dir + "/nope"}, TCPDir: dir + "/tcp", ControlDir: dir + "/control"}, "--service", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(c.o)
+			var me *MissingError
+			if !errors.As(err, &me) || me.What != c.what || me.Given != c.given {
+				t.Fatalf("Load: %v; want a MissingError for %s, given %v", err, c.what, c.given)
+			}
+		})
+	}
+	// A real directory without its cdb loads: that is a verdict, not an error.
+	if _, err := Load(Options{TCPDir: dir + "/tcp", ControlDir: dir + "/control", TCPDirGiven: true}); err != nil {
+		t.Fatal(err)
 	}
 }

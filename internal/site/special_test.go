@@ -1,4 +1,4 @@
-package relay
+package site
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func TestReadServiceSpecialFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			if name != "run" {
-				if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec tcpserver -x tcp.smtp.cdb 0 25 qmail-smtpd\n"), 0o755); err != nil {
+				if err := os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec envdir ./variables tcpserver -x tcp.smtp.cdb 0 25 qmail-smtpd\n"), 0o755); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package relay
+package site
 
 import (
 	"errors"
@@ -10,13 +10,14 @@ import (
 
 	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
 // auditDir writes a configuration, compiles the cdbs the test asks for, and
 // applies modes, then audits it.
-func auditDir(t *testing.T, fs map[string]string, compile []string, modes map[string]os.FileMode, env map[string]string, probe func() error) []Finding {
+func auditDir(t *testing.T, fs map[string]string, compile []string, modes map[string]os.FileMode, env map[string]string, probe func() error) []relay.Finding {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, fs)
@@ -54,15 +55,16 @@ func auditDir(t *testing.T, fs map[string]string, compile []string, modes map[st
 			}
 		}
 	}
-	in, err := LoadAudit(AuditPaths{TCPSource: filepath.Join(dir, "tcp/tcp.smtp"), TCPCDB: filepath.Join(dir, "tcp/tcp.smtp.cdb"),
-		ControlDir: filepath.Join(dir, "control"), Env: env, EnvFrom: "variables", ProbeRelayTable: probe})
+	c := &Config{RulesSource: filepath.Join(dir, "tcp/tcp.smtp"), RulesCDB: filepath.Join(dir, "tcp/tcp.smtp.cdb"),
+		ControlDir: filepath.Join(dir, "control"), Env: env, EnvFrom: "variables"}
+	in, err := c.LoadAudit(probe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Audit(in)
+	return relay.Audit(in)
 }
 
-func checks(f []Finding, min diag.Severity) []string {
+func checks(f []relay.Finding, min diag.Severity) []string {
 	var out []string
 	for _, x := range f {
 		if x.Severity >= min {

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/site"
+	"github.com/qmailctl/qmailctl/internal/tcprules"
+)
+
+// keepRoaming makes a rules job of `qmailctl cdb` keep the roaming-user
+// records (POP/IMAP-before-SMTP) that IndiMail's update_rules or vpopmail
+// put ahead of the rules in the cdb: rebuilt from the source --roaming names,
+// dropped with --roaming drop, and otherwise the build is refused (exit 100,
+// nothing written) rather than silently taking relaying away from those
+// users.
+func (a *app) keepRoaming(j cdbJob) cdbJob {
+	if j.kind != "tcprules" {
+		return j
+	}
+	src, dst, roaming := j.src, j.dst, a.roaming
+	switch {
+	case roaming == "drop":
+		return j
+	case strings.HasPrefix(roaming, "open-smtp="):
+		file := strings.TrimPrefix(roaming, "open-smtp=")
+		prefix := func() ([]byte, error) {
+			f, err := safefile.Open(file)
+			if err != nil {
+				return nil, badInput(fmt.Errorf("--roaming open-smtp=%s: %w", file, err), "name vpopmail's open-smtp file, e.g. ~vpopmail/etc/open-smtp")
+			}
+			defer f.Close()
+			return site.RoamingLines(f)
+		}
+		j.stale = func() (bool, string, error) {
+			p, err := prefix()
+			if err != nil {
+				return false, "", err
+			}
+			st, err := site.CompareRoaming(src, dst, p)
+			return st.Stale(), st.Reason, err
+		}
+		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			p, err := prefix()
+			if err != nil {
+				return tcprules.Stats{}, nil, err
+			}
+			return site.BuildRoaming(t, src, dst, p)
+		}
+		return j
+	case roaming != "":
+		j.build = func(*safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			return tcprules.Stats{}, nil, usageErrorf("--roaming %q: expected open-smtp=FILE or drop", roaming)
+		}
+		return j
+	}
+	build := j.build
+	j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+		ro, err := site.FindRoaming(src, dst)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			var p *diag.Problem
+			if !errors.As(err, &p) { // a syntax error is reported by the build itself
+				return tcprules.Stats{}, nil, err
+			}
+		}
+		if ro != nil {
+			hint := "keep them: qmailctl cdb --roaming open-smtp=FILE " + src + " (vpopmail's open-smtp); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+			if ro.Layout == site.LayoutRelayTable {
+				hint = "IndiMail rebuilds this cdb with update_rules (or clearopensmtp -t), which puts the relay table's rows first; drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+			}
+			// The hint goes in the message: qmailctl cdb prints one error
+			// line per file.
+			return tcprules.Stats{}, nil, badInput(fmt.Errorf("%w\n  hint: %s", &site.RoamingRefusal{CDB: dst, Roaming: ro}, hint), "")
+		}
+		return build(t)
+	}
+	return j
+}

@@ -1,0 +1,204 @@
+package site
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/tcprules"
+)
+
+// Roaming-user (POP/IMAP-before-SMTP) layouts of a rules cdb. Both put one
+// record per client IP ahead of the rules file's own records:
+//
+//   - IndiMail built with POP_AUTH_OPEN_RELAY: update_rules compiles one
+//     line IP:allow,RELAYCLIENT="" for every row of the relay table, then
+//     the lines of the rules file (comments and all, through tcprules).
+//   - vpopmail with roaming users: the lines of ~vpopmail/etc/open-smtp,
+//     IP:allow,RELAYCLIENT="",RBLSMTPD="" then a TAB and the login time,
+//     each cut at the TAB, then the rules file.
+const (
+	LayoutRelayTable = "relay-table" // IndiMail
+	LayoutOpenSMTP   = "open-smtp"   // vpopmail
+)
+
+var roamingData = map[string]string{
+	"+RELAYCLIENT=\x00":               LayoutRelayTable,
+	"+RELAYCLIENT=\x00+RBLSMTPD=\x00": LayoutOpenSMTP,
+}
+
+// Roaming is the block of roaming-user records found ahead of a rules cdb's
+// own records.
+type Roaming struct {
+	Layout  string
+	Records []cdb.Record
+	keys    map[string]bool
+}
+
+// Has reports whether key is one of the roaming-user records.
+func (r *Roaming) Has(key string) bool { return r != nil && r.keys[key] }
+
+// Line is the tcprules line that compiles to the record with key.
+func (r *Roaming) Line(key string) string {
+	if r.Layout == LayoutOpenSMTP {
+		return key + `:allow,RELAYCLIENT="",RBLSMTPD=""`
+	}
+	return key + `:allow,RELAYCLIENT=""`
+}
+
+// Describe names the layout for a person.
+func (r *Roaming) Describe() string {
+	if r.Layout == LayoutOpenSMTP {
+		return "vpopmail's roaming users (open-smtp lines ahead of the rules)"
+	}
+	return "IndiMail's POP/IMAP-before-SMTP relay table rows (update_rules writes them ahead of the rules, one for every row whatever its age: each IP may relay for any sender until the next rebuild)"
+}
+
+// FindRoaming looks for roaming-user records at the start of the cdb at
+// cdbPath, ahead of the first record src compiles to: records whose key is
+// a client IP and whose data is exactly what one of the layouts writes, all
+// of the same layout. It returns nil when there are none.
+func FindRoaming(src, cdbPath string) (*Roaming, error) {
+	first, err := firstRecord(src)
+	if err != nil {
+		return nil, err
+	}
+	r, err := cdb.Open(cdbPath)
+	if errors.Is(err, cdb.ErrCorrupt) {
+		return nil, nil // a damaged cdb has no records to keep: it is rebuilt
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ro := &Roaming{keys: map[string]bool{}}
+	errDone := errors.New("done")
+	err = r.ForEach(func(k, d []byte) error {
+		if first != nil && bytes.Equal(k, first.Key) && bytes.Equal(d, first.Data) {
+			return errDone
+		}
+		layout, ok := roamingData[string(d)]
+		if !ok || net.ParseIP(string(k)) == nil || (ro.Layout != "" && layout != ro.Layout) {
+			ro.Records = nil
+			return errDone
+		}
+		ro.Layout = layout
+		ro.Records = append(ro.Records, cdb.Record{Key: bytes.Clone(k), Data: bytes.Clone(d)})
+		ro.keys[string(k)] = true
+		return nil
+	})
+	if errors.Is(err, cdb.ErrCorrupt) {
+		return nil, nil
+	}
+	if err != nil && err != errDone {
+		return nil, err
+	}
+	if len(ro.Records) == 0 {
+		return nil, nil
+	}
+	return ro, nil
+}
+
+// firstRecord is the first record src compiles to, or nil.
+func firstRecord(src string) (*cdb.Record, error) {
+	f, err := safefile.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rec *cdb.Record
+	errDone := errors.New("done")
+	_, _, err = tcprules.Compile(src, f, adder(func(k, d []byte) error {
+		rec = &cdb.Record{Key: bytes.Clone(k), Data: bytes.Clone(d)}
+		return errDone
+	}))
+	if err != nil && !errors.Is(err, errDone) {
+		return nil, err
+	}
+	return rec, nil
+}
+
+type adder func(k, d []byte) error
+
+func (a adder) Add(k, d []byte) error { return a(k, d) }
+
+// RoamingLines reads the roaming-user lines a layout's tool compiles ahead
+// of the rules file: for an open-smtp file, each line cut at its TAB (as
+// vpopmail does). The lines end with a newline.
+func RoamingLines(openSMTP io.Reader) ([]byte, error) {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(openSMTP)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "\t")
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	return out.Bytes(), sc.Err()
+}
+
+// RoamingRefusal is the error of a rebuild that would drop roaming-user
+// records: the admin must say where they come from, or drop them.
+type RoamingRefusal struct {
+	CDB     string
+	Roaming *Roaming
+}
+
+func (e *RoamingRefusal) Error() string {
+	var ex []string
+	for i, r := range e.Roaming.Records {
+		if i == 3 {
+			ex = append(ex, "...")
+			break
+		}
+		ex = append(ex, e.Roaming.Line(string(r.Key)))
+	}
+	return fmt.Sprintf("%s holds %d roaming-user record(s) that its source does not have (%s), in the layout of %s: rebuilding from the source alone would take relaying away from those users until they log in again; nothing was written",
+		e.CDB, len(e.Roaming.Records), strings.Join(ex, "; "), e.Roaming.Describe())
+}
+
+// BuildRoaming compiles prefix (roaming-user lines, RoamingLines) followed
+// by the rules file src into dst, staged in t, as vpopmail's update_rules feeds
+// tcprules: the result is byte for byte what that tool writes. Like
+// tcprules.Build, dst is replaced when t commits, or left as it was.
+func BuildRoaming(t *safefile.Txn, src, dst string, prefix []byte) (tcprules.Stats, []diag.Problem, error) {
+	in, err := t.Open(src)
+	if err != nil {
+		return tcprules.Stats{}, nil, err
+	}
+	defer in.Close()
+	var (
+		st    tcprules.Stats
+		warns []diag.Problem
+	)
+	err = t.Stage(dst, func(w *os.File) error {
+		st, warns, err = tcprules.WriteCDB(w, src, io.MultiReader(bytes.NewReader(prefix), in), nil)
+		return err
+	})
+	var p *diag.Problem
+	if errors.As(err, &p) {
+		return st, warns, p
+	}
+	return st, warns, err
+}
+
+// CompareRoaming is the staleness of dst against prefix followed by src.
+func CompareRoaming(src, dst string, prefix []byte) (cdb.Staleness, error) {
+	f, err := safefile.Open(src)
+	if err != nil {
+		return cdb.Staleness{}, err
+	}
+	defer f.Close()
+	return cdb.Compare(dst, func(add func(k, d []byte) error) error {
+		_, _, err := tcprules.Compile(src, io.MultiReader(bytes.NewReader(prefix), f), adder(add))
+		return err
+	})
+}
