@@ -44,19 +44,19 @@ func Decide(ctx context.Context, cfg *Config, q Query) (*Result, error) {
 		if err != nil {
 			return nil, &InputError{What: fmt.Sprintf("RCPT TO #%d", i+1), Err: err}
 		}
-		if a.Null() {
-			return nil, &InputError{What: fmt.Sprintf("RCPT TO #%d", i+1), Err: fmt.Errorf("%q is the null address; a recipient needs one", s)}
-		}
-		rcpts[i] = a
+		rcpts[i] = localIPHost(cfg, a)
 	}
+	from = localIPHost(cfg, from)
 	e := &engine{cfg: cfg, q: q, from: from, rcpts: rcpts, table: map[string]tableCached{}}
 	doc, err := e.run(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	real, err := e.run(ctx, true)
-	if err != nil {
-		return nil, err
+	real := doc
+	if !e.notqmail() {
+		if real, err = e.run(ctx, true); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{IP: q.IP, From: from, Dropped: doc.dropped, Env: sortedEnv(doc.env)}
 	var all warnings
@@ -98,6 +98,9 @@ type engine struct {
 	rcpts []Address
 	table map[string]tableCached
 }
+
+// notqmail reports whether the server modelled is notqmail (netqmail, LWQ).
+func (e *engine) notqmail() bool { return e.cfg.MTA == MTANotqmail }
 
 type tableCached struct {
 	ans TableAnswer
@@ -153,14 +156,18 @@ func (e *engine) run(ctx context.Context, actual bool) (*runState, error) {
 	if err := e.connect(s, &w); err != nil {
 		return nil, err
 	}
-	if s.refusal == nil {
+	switch {
+	case s.refusal != nil:
+	case e.notqmail():
+		e.relayClientOnly(s, &w)
+	default:
 		e.greeting(s)
-	}
-	if s.refusal == nil {
-		e.clientLists(s, &w)
-		e.auth(s)
-		if err := e.mail(s, &w); err != nil {
-			return nil, err
+		if s.refusal == nil {
+			e.clientLists(s, &w)
+			e.auth(s)
+			if err := e.mail(s, &w); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.sessionWarn = w.list()
@@ -446,6 +453,32 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 	}
 }
 
+// relayClientOnly is notqmail's steps 2 to 5: RELAYCLIENT from the
+// environment is its only relay right; it has no relayclients,
+// relaydomains, relaymailfrom, SMTP AUTH or greeting-time refusals.
+func (e *engine) relayClientOnly(s *runState, w *warnings) {
+	st := Step{Phase: "connect", Number: 2, Step: "RELAYCLIENT", Result: "unset", Detail: "RELAYCLIENT is not set"}
+	if v, ok := s.env["RELAYCLIENT"]; ok {
+		src := s.varSource("RELAYCLIENT")
+		if src.Source == "tcp.smtp" {
+			st.File, st.Line = src.File, src.Line
+		}
+		st.Result, st.Matched = "set", true
+		st.Detail = fmt.Sprintf("RELAYCLIENT=%q: this client may relay to any domain", v)
+		if v != "" {
+			st.Detail += fmt.Sprintf("; %q is appended to every recipient", v)
+			w.add(fmt.Sprintf("RELAYCLIENT=%q is not empty: qmail-smtpd appends it to every recipient (x@example.com becomes x@example.com%s), which corrupts the addresses; write RELAYCLIENT=\"\"", v, v))
+		}
+		idx := s.add(st)
+		s.grant = &grant{src: src, value: v, step: idx, what: "RELAYCLIENT"}
+		return
+	}
+	s.add(st)
+	if e.q.HasAuth {
+		w.add("notqmail's qmail-smtpd has no SMTP AUTH: it answers AUTH with 502 unimplemented, and --auth changes nothing")
+	}
+}
+
 // auth is step 4: SMTP AUTH. Success sets relayclient to "" whatever it was.
 func (e *engine) auth(s *runState) {
 	q := e.q
@@ -567,6 +600,55 @@ func (e *engine) mail(s *runState, w *warnings) error {
 	return nil
 }
 
+// localIPHost rewrites user@[ip], where ip is one of the server's own
+// addresses, to user@LocalIPHost, as both servers' addrparse do before any
+// other check and before queueing.
+func localIPHost(cfg *Config, a Address) Address {
+	if cfg.LocalIPHost == "" || !a.HasAt || len(a.Domain) < 3 || a.Domain[0] != '[' {
+		return a
+	}
+	ip, ok := scanBracketIPv4(a.Domain)
+	if !ok {
+		return a
+	}
+	me := ip == "0.0.0.0"
+	for _, l := range cfg.LocalIPs {
+		me = me || l == ip
+	}
+	if !me {
+		return a
+	}
+	a.Notes = append(a.Notes, fmt.Sprintf("[%s] is one of this server's addresses: qmail-smtpd rewrites the domain to %s (control/localiphost, else control/me)", ip, cfg.LocalIPHost))
+	a.Domain = cfg.LocalIPHost
+	a.Addr = a.Local + "@" + a.Domain
+	return a
+}
+
+// scanBracketIPv4 reads "[a.b.c.d]" as qmail's ip_scanbracket does: four
+// decimal numbers, each kept in a byte (so 256 reads as 0), and nothing
+// after the "]".
+func scanBracketIPv4(d string) (string, bool) {
+	if len(d) < 2 || d[0] != '[' || d[len(d)-1] != ']' {
+		return "", false
+	}
+	parts := strings.Split(d[1:len(d)-1], ".")
+	if len(parts) != 4 {
+		return "", false
+	}
+	var out []string
+	for _, p := range parts {
+		if p == "" || !isDigits(p) {
+			return "", false
+		}
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return "", false
+		}
+		out = append(out, strconv.FormatUint(n&0xff, 10))
+	}
+	return strings.Join(out, "."), true
+}
+
 // rcpt decides one recipient: steps 6 to 9.
 func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accepted int) (verdict, error) {
 	cfg := e.cfg
@@ -589,14 +671,17 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		trace = append(trace, st)
 		return len(trace) - 1
 	}
-	// Step 6: relay probes.
-	if c, bad := relayProbe(a); bad {
+	// Step 6: relay probes (IndiMail only).
+	if e.notqmail() {
+	} else if c, bad := relayProbe(a); bad {
 		idx := add(Step{Number: 6, Step: "relay probe", Result: "refuse", Matched: true,
 			Detail: fmt.Sprintf("the local part %q contains %q: qmail-smtpd refuses @, %% and ! before the last @ with 550, even for clients that may relay", a.Local, string(c))})
 		v.QueuedAs = ""
 		return finish(ReplyNoRelay, Source{Source: "relay probe", Rule: fmt.Sprintf("%q in the local part", string(c))}, idx)
 	}
-	add(Step{Number: 6, Step: "relay probe", Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
+	if !e.notqmail() {
+		add(Step{Number: 6, Step: "relay probe", Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
+	}
 
 	// Step 7: local or remote.
 	local, localSrc, localIdx, err := e.local(s, a, &v, add)
@@ -604,7 +689,7 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		return v, err
 	}
 	v.Local = local
-	bounce := func() bool { return e.from.Null() && accepted >= 1 }
+	bounce := func() bool { return e.from.Null() && accepted >= 1 && !e.notqmail() }
 	accept := func(src Source, idx int, g *grant) (verdict, error) {
 		if bounce() {
 			i := add(Step{Number: 9, Step: "bounce", Result: "refuse", Matched: true,
@@ -648,8 +733,8 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		return res, err
 	}
 
-	// Step 8: the relay table (POP/IMAP-before-SMTP).
-	if vv, ok := s.env["CHECKRELAY"]; ok {
+	// Step 8: the relay table (POP/IMAP-before-SMTP; IndiMail only).
+	if vv, ok := s.env["CHECKRELAY"]; ok && !e.notqmail() {
 		st := Step{Number: 8, Step: "relay table", Result: "no match"}
 		if cfg.RelayTable == nil {
 			st.Result = "unknown"
@@ -694,7 +779,9 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 	// Step 9: refuse.
 	reply := ReplyNoGateway
 	why := "not local, and nothing lets this client relay"
-	if s.authd {
+	if e.notqmail() {
+		reply = ReplyNoRcptHosts
+	} else if s.authd {
 		reply = noGatewayAuth(e.q.Auth)
 		why += fmt.Sprintf(" (%s authenticated without relay rights)", e.q.Auth)
 	}
@@ -710,7 +797,7 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 // local is step 7: rcpthosts, then morercpthosts.cdb.
 func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (bool, Source, int, error) {
 	cfg := e.cfg
-	if x, ok := s.env["AUTH_ALL"]; ok {
+	if x, ok := s.env["AUTH_ALL"]; ok && !e.notqmail() {
 		idx := add(Step{Number: 7, Step: "rcpthosts", Result: "skipped",
 			Detail: fmt.Sprintf("AUTH_ALL=%q is set: every recipient, local ones included, needs relay rights", x)})
 		return false, Source{Source: "AUTH_ALL", Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil

@@ -313,7 +313,6 @@ func TestDecideErrors(t *testing.T) {
 		input bool
 	}{
 		{"no recipient", Query{IP: "10.1.1.1", From: "a@b"}, true},
-		{"null recipient", Query{IP: "10.1.1.1", From: "a@b", Rcpts: []string{"<>"}}, true},
 		{"control character", Query{IP: "10.1.1.1", From: "a@b\n", Rcpts: []string{"x@y"}}, true},
 		{"space in an unbracketed address", Query{IP: "10.1.1.1", From: "a@b", Rcpts: []string{"x y@z"}}, true},
 	} {
@@ -377,5 +376,48 @@ func TestNoRcpthostsWarningWhenMorercpthostsHasIt(t *testing.T) {
 		if strings.Contains(w, "only subdomains") {
 			t.Errorf("misleading warning: %s", w)
 		}
+	}
+}
+
+// TestLiveFindings holds a regression test for each disagreement the live
+// suite found with the real servers (live_test.go).
+func TestLiveFindings(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mta    MTA
+		fs     files
+		ip     string
+		rcpt   string
+		reply  string
+		queued string
+	}{
+		// RCPT TO:<> has no @: rcpthosts takes it as local, and an empty
+		// recipient is queued.
+		{"null recipient notqmail", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "<>", "250 ok", ""},
+		{"null recipient relayclient", MTANotqmail, files{"tcp.smtp": ":allow,RELAYCLIENT=\"-x\"\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "<>", "250 ok", "-x"},
+		// user@[own ip] becomes user@localiphost (or me) before rcpthosts.
+		{"own literal is local", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "me.example\n"}, "10.1.1.1", "u@[127.0.0.1]", "250 ok", "u@me.example"},
+		{"own literal line never matches", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "[127.0.0.1]\n"}, "10.1.1.1", "u@[127.0.0.1]", ReplyNoRcptHosts, ""},
+		{"other literal matches its line", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "[192.0.2.1]\n"}, "10.1.1.1", "u@[192.0.2.1]", "250 ok", "u@[192.0.2.1]"},
+		{"0.0.0.0 is always own", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "me.example\n"}, "10.1.1.1", "u@[0.0.0.0]", "250 ok", "u@me.example"},
+		// A trailing dot or an underscore matches literally.
+		{"trailing dot", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "trail.example.\n"}, "10.1.1.1", "w@trail.example.", "250 ok", "w@trail.example."},
+		{"trailing dot not the domain", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "trail.example.\n"}, "10.1.1.1", "w@trail.example", ReplyNoRcptHosts, ""},
+		{"underscore", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "under_score.example\n"}, "10.1.1.1", "v@Under_Score.example", "250 ok", "v@Under_Score.example"},
+		// notqmail has no relay probe and its own refusal text.
+		{"notqmail percent", MTANotqmail, files{"tcp.smtp": ":allow,RELAYCLIENT=\"\"\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "a%b@gmail.com", "250 ok", "a%b@gmail.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := config(t, c.fs)
+			cfg.MTA, cfg.LocalIPs, cfg.LocalIPHost = c.mta, []string{"127.0.0.1"}, "me.example"
+			res, err := Decide(context.Background(), cfg, Query{IP: c.ip, From: "a@example.com", Rcpts: []string{c.rcpt}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := res.Recipients[0].Actual()
+			if o.Reply != c.reply || o.QueuedAs != c.queued {
+				t.Errorf("reply %q queued %q; want %q %q", o.Reply, o.QueuedAs, c.reply, c.queued)
+			}
+		})
 	}
 }

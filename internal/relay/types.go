@@ -21,6 +21,37 @@ const (
 	ReplyDropped = "(no reply: tcpserver closes the connection before the greeting)"
 )
 
+// ReplyNoRcptHosts is notqmail's (and netqmail's) refusal of a recipient
+// that is not local for a client without RELAYCLIENT (qmail-smtpd.c
+// err_nogateway).
+const ReplyNoRcptHosts = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"
+
+// MTA names the qmail-smtpd whose behaviour the engine models.
+type MTA string
+
+// The servers the engine models.
+const (
+	// MTAIndiMail is IndiMail's qmail-smtpd (smtpd.c): relayclients,
+	// relaydomains, relaymailfrom, AUTH, the relay table and the
+	// greeting-time refusals.
+	MTAIndiMail MTA = "indimail"
+	// MTANotqmail is notqmail's qmail-smtpd, which netqmail 1.06 and
+	// Life with qmail installs share: only RELAYCLIENT, rcpthosts and
+	// morercpthosts.cdb decide.
+	MTANotqmail MTA = "notqmail"
+)
+
+// ParseMTA reads an --mta value; netqmail and lwq are notqmail.
+func ParseMTA(s string) (MTA, bool) {
+	switch s {
+	case "indimail":
+		return MTAIndiMail, true
+	case "notqmail", "netqmail", "lwq", "qmail":
+		return MTANotqmail, true
+	}
+	return "", false
+}
+
 // noGatewayAuth is err_nogateway's reply for an authenticated client
 // without relay rights: IndiMail inserts ", auth <user> " before the code.
 func noGatewayAuth(user string) string {
@@ -69,6 +100,16 @@ type Config struct {
 	RelayMailFromCDB CDB
 	MoreRcptHostsCDB CDB
 	ControlDir       string // for the paths of the cdbs in decided_by
+
+	// MTA is the server modelled; empty means IndiMail.
+	MTA MTA
+	// LocalIPHost is what qmail-smtpd writes for the domain of an address
+	// user@[ip] when ip is one of LocalIPs: control/localiphost, else
+	// control/me; "" when both are missing (no rewrite).
+	LocalIPHost string
+	// LocalIPs are the server's own IPv4 addresses (qmail's ipme: every
+	// interface's address; 0.0.0.0 is always one).
+	LocalIPs []string
 
 	// RelayTable answers CHECKRELAY; nil when no relay table is reachable.
 	RelayTable RelayTableFunc
@@ -170,6 +211,16 @@ type Result struct {
 	Recipients []Verdict `json:"recipients"`
 	// Warnings are every warning of the session, without duplicates.
 	Warnings []string `json:"warnings"`
+}
+
+// Actual is what the modelled server's code does with the recipient: the
+// IndiMail outcome where it differs from the documented one, else the
+// verdict itself.
+func (v *Verdict) Actual() Outcome {
+	if v.IndiMail != nil {
+		return *v.IndiMail
+	}
+	return Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs}
 }
 
 // Accepted reports whether every recipient is accepted.
