@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +24,44 @@ func QmailSMTPD(t testing.TB, mta string) string {
 	p := filepath.Join(QmailDir(), mta, "bin", "qmail-smtpd")
 	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
 		missing(t, mta+"'s qmail-smtpd (scripts/build-peers.sh builds it)")
+	}
+	return p
+}
+
+// QmailTool returns the path of another tool of mta's build (qmail-newmrh,
+// qmail-cdb), or fails or skips the test.
+func QmailTool(t testing.TB, mta, name string) string {
+	t.Helper()
+	p := filepath.Join(QmailDir(), mta, "bin", name)
+	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
+		missing(t, mta+"'s "+name+" (scripts/build-peers.sh builds it)")
+	}
+	return p
+}
+
+// NotqmailAt returns a copy of notqmail's program bin (qmail-smtpd,
+// qmail-newmrh) whose compiled-in home directory (conf-qmail, where it
+// finds control/) is home, so that a test can give it its own control
+// files. The string is patched in place: home must be no longer than the
+// original (make it with os.MkdirTemp("", "qm")). The copy is home/bin/NAME.
+func NotqmailAt(t testing.TB, bin, home string) string {
+	t.Helper()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := []byte(filepath.Dir(filepath.Dir(bin)) + "\x00")
+	i := bytes.Index(data, append([]byte{0}, orig...))
+	if i < 0 || len(home)+1 > len(orig) {
+		t.Fatalf("cannot point %s at %s: its home %q is not in it, or is shorter", bin, home, orig)
+	}
+	copy(data[i+1:], append([]byte(home), make([]byte, len(orig)-len(home))...))
+	if err := os.MkdirAll(filepath.Join(home, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(home, "bin", filepath.Base(bin))
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return p
 }

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -287,7 +286,7 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 	env := map[string]string{"QMAILQUEUE": queue, "LIVEQDIR": qdir, "PATH": "/usr/bin:/bin"}
 	args := []string{smtpd}
 	if mta == MTANotqmail {
-		args[0] = notqmailAt(t, smtpd, home)
+		args[0] = peers.NotqmailAt(t, smtpd, home)
 	} else {
 		env["CONTROLDIR"] = ctl
 		env["NODNSCHECK"] = "1"
@@ -372,28 +371,6 @@ func (s *liveServer) stop() {
 	s.cancel()
 	s.cmd.Wait()
 	s.cancel = nil
-}
-
-// notqmailAt returns a copy of notqmail's qmail-smtpd whose compiled-in
-// home directory (conf-qmail, where it finds control/) is home: the string
-// is patched in place, so home must not be longer than the original.
-func notqmailAt(t *testing.T, smtpd, home string) string {
-	t.Helper()
-	data, err := os.ReadFile(smtpd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := []byte(filepath.Dir(filepath.Dir(smtpd)) + "\x00")
-	i := bytes.Index(data, append([]byte{0}, orig...))
-	if i < 0 || len(home)+1 > len(orig) {
-		t.Fatalf("cannot point %s at %s: its home %q is not found or shorter", smtpd, home, orig)
-	}
-	copy(data[i+1:], append([]byte(home), make([]byte, len(orig)-len(home))...))
-	p := filepath.Join(home, "bin", "qmail-smtpd")
-	if err := os.WriteFile(p, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // liveEngineConfig loads the configuration the way relay test does.
