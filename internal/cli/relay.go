@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,8 @@ type relayOpts struct {
 	host, info, auth, service string
 	authNoRelay, asJSON       bool
 	env                       []string
+	mta                       string
+	localIPs                  []string
 }
 
 func (a *app) newRelayTestCmd() *cobra.Command {
@@ -116,6 +119,8 @@ only when all are), plus "recipients", the same fields for each one.`,
 	fl.StringArrayVarP(&o.env, "env", "e", nil, "set NAME=VALUE in qmail-smtpd's environment, as the run script does (repeatable)")
 	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x) and DIR/variables")
 	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
+	fl.StringVar(&o.mta, "mta", "", "the server's qmail-smtpd: indimail, or notqmail (also netqmail and LWQ); default: detected from --service, else indimail")
+	fl.StringArrayVar(&o.localIPs, "local-ip", nil, "an IPv4 address of the server, for user@[ip] (repeatable; default: this host's addresses)")
 	return cmd
 }
 
@@ -168,11 +173,27 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -R: TCPREMOTEINFO is never set, so --info %q is what the server never sees", svc.Dir, q.Info))
 		}
 	}
+	mta, mtaFrom, err := chooseMTA(o.mta, o.service)
+	if err != nil {
+		return err
+	}
+	for _, l := range o.localIPs {
+		if ip := net.ParseIP(l); ip == nil || ip.To4() == nil {
+			return badInput(fmt.Errorf("--local-ip %q is not an IPv4 address", l), "give one of the server's own addresses, e.g. --local-ip 192.0.2.25")
+		}
+	}
 	rc, err := a.loadRelayConfig(rulesSrc, rulesCDB, controlDir, env, svc)
 	if err != nil {
 		return err
 	}
 	defer rc.close()
+	rc.cfg.MTA, rc.cfg.LocalIPs = mta, o.localIPs
+	if len(rc.cfg.LocalIPs) == 0 {
+		rc.cfg.LocalIPs = relay.HostIPv4s()
+	}
+	if rc.cfg.LocalIPHost, err = localIPHost(controlDir); err != nil {
+		return err
+	}
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
 	if err != nil {
 		var ie *relay.InputError
@@ -187,10 +208,13 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	}
 	all := append(append([]string{}, warns...), res.Warnings...)
 	if o.asJSON {
-		if err := a.printJSON(relayJSON(res, q, all, rulesCDB, controlDir)); err != nil {
+		out := relayJSON(res, q, all, rulesCDB, controlDir)
+		out.MTA, out.MTAFrom = string(mta), mtaFrom
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	} else {
+		fmt.Fprintf(a.stdout, "server: %s's qmail-smtpd (%s)\n", mta, mtaFrom)
 		a.printRelay(res, q)
 	}
 	// Warnings go to stderr with --json too: a script that keeps only stdout
@@ -202,6 +226,43 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 		return errNo
 	}
 	return nil
+}
+
+// chooseMTA picks the server relay test models: --mta, else what the
+// service's run script and program say, else IndiMail. from says which.
+func chooseMTA(flag, service string) (relay.MTA, string, error) {
+	if flag != "" {
+		m, ok := relay.ParseMTA(flag)
+		if !ok {
+			return "", "", usageErrorf("--mta %q: expected indimail or notqmail (netqmail and lwq are notqmail)", flag)
+		}
+		return m, "--mta " + flag, nil
+	}
+	if service != "" {
+		m, how := relay.DetectMTA(service)
+		if m != "" {
+			return m, "detected: " + how, nil
+		}
+		return relay.MTAIndiMail, "assumed: " + how + "; give --mta", nil
+	}
+	return relay.MTAIndiMail, "assumed without --mta or --service", nil
+}
+
+// localIPHost reads what qmail-smtpd writes for user@[own ip]: the first
+// line of control/localiphost, else of control/me; "" when neither exists.
+func localIPHost(controlDir string) (string, error) {
+	for _, name := range []string{"localiphost", "me"} {
+		data, err := os.ReadFile(filepath.Join(controlDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimRight(line, " \t\r"), nil
+	}
+	return "", nil
 }
 
 // serviceEnv builds the environment qmail-smtpd starts with: the service's
@@ -437,6 +498,8 @@ func mapFile(path string) (*mapped, error) {
 // relayOut is the JSON of relay test (spec §4: accepted, relaying, reply,
 // decided_by, trace, warnings).
 type relayOut struct {
+	MTA        string          `json:"mta"`
+	MTAFrom    string          `json:"mta_from"`
 	IP         string          `json:"ip"`
 	Host       *string         `json:"host"`
 	Info       *string         `json:"info"`

@@ -387,7 +387,7 @@ func liveEngineConfig(t *testing.T, mta MTA, home, ctl, rules string) *Config {
 	}
 	cfg := &Config{MTA: mta, Rules: r.Get, RulesCDB: rules + ".cdb", RulesSource: rules, ControlDir: ctl,
 		FindRule: func(k string) (*tcprules.Rule, error) { return tcprules.FindRule(data, r.Positions, k) },
-		LocalIPs: hostIPv4s(t), LocalIPHost: "me.example"}
+		LocalIPs: HostIPv4s(), LocalIPHost: "me.example"}
 	load := func(k control.Kind) *control.File {
 		f, _, err := control.Load(k, ctl)
 		if err != nil {
@@ -523,21 +523,4 @@ func (s *liveServer) compare(t *testing.T, sess liveSession) string {
 		diffs = append(diffs, fmt.Sprintf("queued: live %q, predicted %q", live.queued, queued))
 	}
 	return strings.Join(diffs, "\n")
-}
-
-// hostIPv4s lists this host's IPv4 addresses: the ones qmail-smtpd's ipme
-// finds.
-func hostIPv4s(t *testing.T) []string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-			out = append(out, n.IP.To4().String())
-		}
-	}
-	return out
 }
