@@ -338,6 +338,11 @@ func (f *File) senderLookup(a string, indimail bool) senderResult {
 	return r
 }
 
+// CDB is a cdb lookup (*cdb.Reader is one); a nil CDB is a missing cdb.
+type CDB interface {
+	Get(key []byte) (data []byte, ok bool, err error)
+}
+
 // MatchRcptHost decides whether the recipient address rcpt is local, as
 // qmail-smtpd's rcpthosts() does: an address without @ is always allowed;
 // otherwise the text after the last @, lower-cased, is probed whole and then
@@ -346,7 +351,7 @@ func (f *File) senderLookup(a string, indimail bool) senderResult {
 // Exists false) allows everything (an open relay) and more is not
 // consulted; an empty one allows nothing but addresses without @. The error
 // is a cdb read error.
-func MatchRcptHost(rcpthosts *File, more *cdb.Reader, rcpt string) (Match, error) {
+func MatchRcptHost(rcpthosts *File, more CDB, rcpt string) (Match, error) {
 	m := Match{}
 	if rcpthosts == nil || !rcpthosts.Exists {
 		m.Matched, m.Source, m.IndiMail.Matched = true, "rcpthosts", true

@@ -299,7 +299,7 @@ func TestMatchRcptHost(t *testing.T) {
 		{"joe@other.example", true, false, "", 0, ""},
 	}
 	for _, tt := range tests {
-		var db *cdb.Reader
+		var db CDB
 		if tt.more {
 			db = more
 		}

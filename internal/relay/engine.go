@@ -802,9 +802,9 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 			Detail: fmt.Sprintf("AUTH_ALL=%q is set: every recipient, local ones included, needs relay rights", x)})
 		return false, Source{Source: "AUTH_ALL", Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil
 	}
-	m, err := control.MatchRcptHost(cfg.RcptHosts, nil, a.Addr)
+	m, err := control.MatchRcptHost(cfg.RcptHosts, cfg.MoreRcptHostsCDB, a.Addr)
 	if err != nil {
-		return false, Source{}, 0, err
+		return false, Source{}, 0, fmt.Errorf("%s: %w", cfg.ControlDir, err)
 	}
 	rh := pathOf(cfg.RcptHosts)
 	if rh == "" {
@@ -813,38 +813,15 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 	st := Step{Number: 7, Step: "rcpthosts", File: rh, Detail: m.Reason}
 	doc, real := m.Matched, m.IndiMail.Matched
 	src := Source{Source: "rcpthosts", File: rh}
-	if m.Entry != nil {
+	switch {
+	case m.Entry != nil:
 		st.Line, src.Line, src.Rule = m.Entry.Line, m.Entry.Line, m.Entry.Text
-	}
-	exists := cfg.RcptHosts != nil && cfg.RcptHosts.Exists
-	byCDB := false // morercpthosts.cdb made the domain local
-	if exists && a.HasAt && (!doc || !real) && cfg.MoreRcptHostsCDB != nil {
+	case m.Source == "morercpthosts.cdb":
 		more := joinPath(cfg.ControlDir, "morercpthosts.cdb")
-		hit := ""
-		probes := control.DomainProbes(control.LowerASCII(a.Domain))
-		for _, p := range probes {
-			_, ok, err := cfg.MoreRcptHostsCDB.Get([]byte(p))
-			if err != nil {
-				return false, Source{}, 0, fmt.Errorf("look up %q in %s: %w", p, more, err)
-			}
-			if ok {
-				hit = p
-				break
-			}
-		}
-		if hit != "" {
-			real, byCDB = true, true
-			if !doc {
-				doc = true
-				st.File, st.Line = more, 0
-				st.Detail = fmt.Sprintf("morercpthosts.cdb has the key %s for %s", hit, control.LowerASCII(a.Domain))
-				src = Source{Source: "morercpthosts.cdb", File: more, Rule: hit}
-			}
-		} else if !doc {
-			st.Detail += "; nor has morercpthosts.cdb"
-		}
+		st.File = more
+		src = Source{Source: "morercpthosts.cdb", File: more, Rule: m.Probe}
 	}
-	if !byCDB {
+	if m.Source != "morercpthosts.cdb" {
 		// rcpthosts' warnings say a domain is treated as remote; moot when
 		// morercpthosts.cdb has it.
 		for _, w := range m.Warnings {
