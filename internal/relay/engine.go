@@ -530,20 +530,12 @@ func (e *engine) mail(s *runState, w *warnings) error {
 	// relaymailfrom.cdb: the full lower-cased address only.
 	if cfg.RelayMailFromCDB != nil {
 		st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom.cdb", File: cdbPath}
-		hit := false
-		if a != "" {
-			_, ok, err := cfg.RelayMailFromCDB.Get([]byte(a))
-			if err != nil {
-				return fmt.Errorf("look up %q in %s: %w", a, cdbPath, err)
-			}
-			hit = ok
+		hit, domainKey, err := control.LookupSenderCDB(cfg.RelayMailFromCDB, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cdbPath, err)
 		}
-		if at := strings.LastIndexByte(a, '@'); at >= 0 {
-			if _, ok, err := cfg.RelayMailFromCDB.Get([]byte(a[at:])); err != nil {
-				return fmt.Errorf("look up %q in %s: %w", a[at:], cdbPath, err)
-			} else if ok && !hit {
-				w.add(fmt.Sprintf("%s has the key %s, but IndiMail looks up only the full address in the cdb, so that key never matches (only a line in the text relaymailfrom can)", cdbPath, a[at:]))
-			}
+		if domainKey {
+			w.add(fmt.Sprintf("%s has the key %s, but IndiMail looks up only the full address in the cdb, so that key never matches (only a line in the text relaymailfrom can)", cdbPath, a[strings.LastIndexByte(a, '@'):]))
 		}
 		if hit {
 			st.Result, st.Matched = "match", true
@@ -566,35 +558,35 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		s.add(st)
 		return nil
 	}
-	r := matchSenderText(cfg.RelayMailFrom, a)
-	h := r.doc
+	r := control.MatchSenderText(cfg.RelayMailFrom.Data, a)
+	h := r.Doc
 	if s.actual {
-		h = r.real
+		h = r.Real
 	}
-	if r.crLines > 0 && r.doc != r.real {
-		w.add(fmt.Sprintf("%s has %d line(s) ending in \"\\r\" (CRLF): IndiMail keeps the \"\\r\" in the line, so they never match; convert the file with dos2unix", txtPath, r.crLines))
+	if r.CRLines > 0 && r.Doc != r.Real {
+		w.add(fmt.Sprintf("%s has %d line(s) ending in \"\\r\" (CRLF): IndiMail keeps the \"\\r\" in the line, so they never match; convert the file with dos2unix", txtPath, r.CRLines))
 	}
-	st.Line = h.line
+	st.Line = h.Line
 	switch {
-	case h.line == 0:
+	case h.Line == 0:
 		st.Result = "no match"
-		st.Detail = fmt.Sprintf("no line for %s and no pattern matches", strings.Join(probeNames(r.probes), ", "))
-	case h.matched:
+		st.Detail = fmt.Sprintf("no line for %s and no pattern matches", strings.Join(probeNames(r.Probes), ", "))
+	case h.Matched:
 		st.Result, st.Matched = "match", true
-		st.Detail = h.describe(txtPath, a) + ": relaying allowed for the rest of the session"
+		st.Detail = h.Describe(a) + ": relaying allowed for the rest of the session"
 	default:
 		st.Result, st.Matched = "negated", true
-		st.Detail = h.describe(txtPath, a)
+		st.Detail = h.Describe(a)
 	}
-	if a != e.from.Addr && h.line > 0 {
+	if a != e.from.Addr && h.Line > 0 {
 		st.Detail += fmt.Sprintf(" (IndiMail lower-cases the sender to %s)", a)
 	}
 	idx := s.add(st)
-	if r.overridden != nil && h.matched {
-		w.add(fmt.Sprintf("%s line %d %q would refuse this sender, but the exact-address and @domain lines are checked before patterns", txtPath, r.overridden.line, r.overridden.text))
+	if r.Overridden != nil && h.Matched {
+		w.add(fmt.Sprintf("%s line %d %q would refuse this sender, but the exact-address and @domain lines are checked before patterns", txtPath, r.Overridden.Line, r.Overridden.Text))
 	}
-	if h.matched {
-		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: "relaymailfrom", File: txtPath, Line: h.line, Rule: h.text}}
+	if h.Matched {
+		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: "relaymailfrom", File: txtPath, Line: h.Line, Rule: h.Text}}
 		w.add("relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session, across RSET and later MAIL FROMs")
 	}
 	return nil

@@ -243,3 +243,10 @@ func (r *Result) Deciding() *Verdict {
 	}
 	return &r.Recipients[0]
 }
+
+// TextFile is a control file's content, handed to the engine so that it
+// does no I/O itself; nil means the file does not exist.
+type TextFile struct {
+	Path string
+	Data []byte
+}
