@@ -629,7 +629,7 @@ func (a *app) printRelay(res *relay.Result, q relay.Query) {
 			}
 			verdict += ", queued as <" + v.QueuedAs + ">"
 		}
-		by := v.DecidedBy.Source
+		by := string(v.DecidedBy.Source)
 		if v.DecidedBy.File != "" {
 			by = v.DecidedBy.File
 			if v.DecidedBy.Line > 0 {

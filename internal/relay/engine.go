@@ -193,7 +193,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 	for k, v := range q.Env {
 		s.env[k] = v
 	}
-	st := Step{Phase: "connect", Number: 1, Step: "tcpserver", File: cfg.RulesCDB}
+	st := Step{Phase: "connect", Number: 1, Step: StepTCPServer, File: cfg.RulesCDB}
 	switch {
 	case cfg.RulesMissing:
 		st.Result, st.Matched = "deny", true
@@ -201,7 +201,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		w.add(fmt.Sprintf("%s does not exist; run: qmailctl cdb %s", cfg.RulesCDB, cfg.RulesSource))
 		idx := s.add(st)
 		s.dropped = true
-		s.refusal = &refusal{reply: ReplyDropped, src: Source{Source: "tcpserver", File: cfg.RulesCDB}, step: idx}
+		s.refusal = &refusal{reply: ReplyDropped, src: Source{Source: SourceTCPServer, File: cfg.RulesCDB}, step: idx}
 		return nil
 	case cfg.Rules == nil:
 		st.Result = "allow"
@@ -220,7 +220,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		s.add(st)
 		return nil
 	}
-	src := Source{Source: "tcp.smtp", File: cfg.RulesCDB, Rule: fmt.Sprintf("key %q", d.Key)}
+	src := Source{Source: SourceTCPSMTP, File: cfg.RulesCDB, Rule: fmt.Sprintf("key %q", d.Key)}
 	var rule *tcprules.Rule
 	if cfg.FindRule != nil {
 		rule, err = cfg.FindRule(d.Key)
@@ -280,20 +280,17 @@ func (e *engine) greeting(s *runState) {
 		reply func(v string) string
 		when  func() bool
 	}
+	// reply is what every later command (MAIL, RCPT) gets: IndiMail's
+	// smtp_paranoid, smtp_ptr, smtp_relayreject, not the greeting's text.
 	checks := []check{
-		{"SHUTDOWN", func(v string) string {
-			if len(v) >= 3 && isDigits(v[:3]) {
-				return v[:3] + " " + strings.TrimSpace(v[3:])
-			}
-			return "421 SMTP service unavailable (#4.3.2)"
-		}, nil},
+		{"SHUTDOWN", func(string) string { return ReplyBadSequence }, nil},
 		{"OPENRELAY", func(string) string {
 			return "553 No mail accepted from an open relay (" + ip + "); check your server configs (#5.7.1)"
 		}, nil},
 		{"TCPPARANOID", func(v string) string {
 			r := "553 sorry, your IP address (" + ip + ") PTR (reverse DNS) record points to wrong hostname"
 			if v != "" {
-				r += " " + v
+				r += " [" + v + "]"
 			}
 			return r + " (#5.7.1)"
 		}, nil},
@@ -301,7 +298,7 @@ func (e *engine) greeting(s *runState) {
 			if v != "" {
 				return "553 " + v + ": from " + ip + ": (#5.7.1)"
 			}
-			return "553 Sorry, no PTR (reverse DNS) record for (" + ip + ") (#5.7.1)"
+			return "553  Sorry, no PTR (reverse DNS) record for (" + ip + ") (#5.7.1)"
 		}, func() bool { return !e.q.HasHost || e.q.Host == "unknown" }},
 	}
 	for _, c := range checks {
@@ -310,11 +307,8 @@ func (e *engine) greeting(s *runState) {
 			continue
 		}
 		src := s.varSource(c.name)
-		detail := fmt.Sprintf("%s is set: qmail-smtpd greets with this refusal (its greeting text follows the code) and refuses every command after it", c.name)
-		if c.name == "SHUTDOWN" {
-			detail += " with 503 bad sequence of commands (#5.3.2)"
-		}
-		st := Step{Phase: "connect", Number: 1, Step: "greeting", File: src.File, Line: src.Line, Result: "refuse", Matched: true, Detail: detail}
+		detail := fmt.Sprintf("%s is set: qmail-smtpd greets with a refusal and answers every later command with the reply below", c.name)
+		st := Step{Phase: "connect", Number: 1, Step: StepGreeting, File: src.File, Line: src.Line, Result: "refuse", Matched: true, Detail: detail}
 		idx := s.add(st)
 		s.refusal = &refusal{reply: c.reply(v), src: src, step: idx}
 		return
@@ -327,18 +321,18 @@ func (s *runState) varSource(name string) Source {
 	if v, ok := s.ruleVars[name]; ok && !v.Unset {
 		return s.ruleSrc
 	}
-	return Source{Source: "environment", Rule: name + "=" + strconv.Quote(s.env[name])}
+	return Source{Source: SourceEnvironment, Rule: name + "=" + strconv.Quote(s.env[name])}
 }
 
 // clientLists are steps 2 and 3: RELAYCLIENT from the environment, else
 // relayclients and relaydomains.
 func (e *engine) clientLists(s *runState, w *warnings) {
 	cfg, q := e.cfg, e.q
-	st := Step{Phase: "connect", Number: 2, Step: "RELAYCLIENT"}
+	st := Step{Phase: "connect", Number: 2, Step: StepRelayClient}
 	if v, ok := s.env["RELAYCLIENT"]; ok {
 		src := s.varSource("RELAYCLIENT")
 		what := "the environment (--env or the run script)"
-		if src.Source == "tcp.smtp" {
+		if src.Source == SourceTCPSMTP {
 			st.File, st.Line = src.File, src.Line
 			what = "the tcp.smtp rule"
 		}
@@ -356,8 +350,8 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 			}
 		}
 		skip := "not read: qmail-smtpd reads relayclients and relaydomains only when RELAYCLIENT is not set"
-		s.add(Step{Phase: "connect", Number: 3, Step: "relayclients", File: pathOf(cfg.RelayClients), Result: "skipped", Detail: skip})
-		s.add(Step{Phase: "connect", Number: 3, Step: "relaydomains", File: pathOf(cfg.RelayDomains), Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "connect", Number: 3, Step: StepRelayClients, File: pathOf(cfg.RelayClients), Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "connect", Number: 3, Step: StepRelayDomains, File: pathOf(cfg.RelayDomains), Result: "skipped", Detail: skip})
 		return
 	}
 	st.Result = "unset"
@@ -370,7 +364,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 
 	// relayclients
 	mc := cfg.RelayClients.MatchClient(q.IP)
-	stc := Step{Phase: "connect", Number: 3, Step: "relayclients", File: pathOf(cfg.RelayClients), Detail: mc.Reason}
+	stc := Step{Phase: "connect", Number: 3, Step: StepRelayClients, File: pathOf(cfg.RelayClients), Detail: mc.Reason}
 	okDoc, okReal := mc.Matched, mc.IndiMail.Matched
 	if mc.Entry != nil {
 		stc.Line = mc.Entry.Line
@@ -388,10 +382,10 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		g := &grant{step: idx, what: "relayclients"}
 		if s.actual {
 			e := mc.IndiMail.Entry
-			g.src = Source{Source: "relayclients", File: pathOf(cfg.RelayClients), Line: e.Line, Rule: e.Text}
+			g.src = Source{Source: SourceRelayClients, File: pathOf(cfg.RelayClients), Line: e.Line, Rule: e.Text}
 			g.value, g.unknown = mc.IndiMail.Append, mc.IndiMail.AppendUnknown
 		} else {
-			g.src = Source{Source: "relayclients", File: pathOf(cfg.RelayClients), Line: mc.Entry.Line, Rule: mc.Entry.Text}
+			g.src = Source{Source: SourceRelayClients, File: pathOf(cfg.RelayClients), Line: mc.Entry.Line, Rule: mc.Entry.Text}
 			g.value = mc.Append
 		}
 		s.grant = g
@@ -403,7 +397,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		host = q.Host
 	}
 	md := cfg.RelayDomains.MatchHost(host)
-	std := Step{Phase: "connect", Number: 3, Step: "relaydomains", File: pathOf(cfg.RelayDomains), Detail: md.Reason}
+	std := Step{Phase: "connect", Number: 3, Step: StepRelayDomains, File: pathOf(cfg.RelayDomains), Detail: md.Reason}
 	if md.Entry != nil {
 		std.Line = md.Entry.Line
 	}
@@ -429,7 +423,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		if hitD {
 			e := md.IndiMail.Entry
 			s.grant = &grant{step: idx, what: "relaydomains", value: md.IndiMail.Append, unknown: md.IndiMail.AppendUnknown,
-				src: Source{Source: "relaydomains", File: pathOf(cfg.RelayDomains), Line: e.Line, Rule: e.Text}}
+				src: Source{Source: SourceRelayDomains, File: pathOf(cfg.RelayDomains), Line: e.Line, Rule: e.Text}}
 		} else if s.grant != nil {
 			s.grant = nil
 		}
@@ -446,7 +440,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 	idx = s.add(std)
 	if md.Matched {
 		s.grant = &grant{step: idx, what: "relaydomains", value: md.Append,
-			src: Source{Source: "relaydomains", File: pathOf(cfg.RelayDomains), Line: md.Entry.Line, Rule: md.Entry.Text}}
+			src: Source{Source: SourceRelayDomains, File: pathOf(cfg.RelayDomains), Line: md.Entry.Line, Rule: md.Entry.Text}}
 		if !q.HasHost {
 			w.add("relaydomains matched the host name \"unknown\": every client without a PTR name (or any client with tcpserver -H) matches it")
 		}
@@ -457,10 +451,10 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 // environment is its only relay right; it has no relayclients,
 // relaydomains, relaymailfrom, SMTP AUTH or greeting-time refusals.
 func (e *engine) relayClientOnly(s *runState, w *warnings) {
-	st := Step{Phase: "connect", Number: 2, Step: "RELAYCLIENT", Result: "unset", Detail: "RELAYCLIENT is not set"}
+	st := Step{Phase: "connect", Number: 2, Step: StepRelayClient, Result: "unset", Detail: "RELAYCLIENT is not set"}
 	if v, ok := s.env["RELAYCLIENT"]; ok {
 		src := s.varSource("RELAYCLIENT")
-		if src.Source == "tcp.smtp" {
+		if src.Source == SourceTCPSMTP {
 			st.File, st.Line = src.File, src.Line
 		}
 		st.Result, st.Matched = "set", true
@@ -482,7 +476,7 @@ func (e *engine) relayClientOnly(s *runState, w *warnings) {
 // auth is step 4: SMTP AUTH. Success sets relayclient to "" whatever it was.
 func (e *engine) auth(s *runState) {
 	q := e.q
-	st := Step{Phase: "auth", Number: 4, Step: "AUTH"}
+	st := Step{Phase: "auth", Number: 4, Step: StepAuth}
 	switch {
 	case !q.HasAuth:
 		st.Result, st.Detail = "none", "the client does not authenticate (no --auth)"
@@ -498,7 +492,7 @@ func (e *engine) auth(s *runState) {
 			st.Detail += fmt.Sprintf(", replacing %q from %s", s.grant.value, s.grant.what)
 		}
 		idx := s.add(st)
-		s.grant = &grant{step: idx, what: "SMTP AUTH", src: Source{Source: "auth", Rule: "AUTH " + q.Auth}}
+		s.grant = &grant{step: idx, what: "SMTP AUTH", src: Source{Source: SourceAuth, Rule: "AUTH " + q.Auth}}
 		return
 	}
 	s.add(st)
@@ -509,9 +503,9 @@ func (e *engine) auth(s *runState) {
 func (e *engine) mail(s *runState, w *warnings) error {
 	cfg := e.cfg
 	if v, ok := s.env["REQUIREAUTH"]; ok && !s.authd {
-		idx := s.add(Step{Phase: "mail", Number: 5, Step: "REQUIREAUTH", Result: "refuse", Matched: true,
-			Detail: fmt.Sprintf("REQUIREAUTH=%q is set and the client has not authenticated: MAIL FROM is refused, and every RCPT TO then gets 503 MAIL first", v)})
-		s.refusal = &refusal{reply: ReplyAuthReq, src: Source{Source: "environment", Rule: "REQUIREAUTH=" + strconv.Quote(v)}, step: idx}
+		idx := s.add(Step{Phase: "mail", Number: 5, Step: StepRequireAuth, Result: "refuse", Matched: true,
+			Detail: fmt.Sprintf("REQUIREAUTH=%q is set and the client has not authenticated: MAIL FROM is refused with %s, and every RCPT TO then gets 503 MAIL first", v, ReplyAuthReq)})
+		s.refusal = &refusal{reply: ReplyMailFirst, src: Source{Source: SourceEnvironment, Rule: "REQUIREAUTH=" + strconv.Quote(v)}, step: idx}
 		return nil
 	}
 	cdbPath := joinPath(cfg.ControlDir, "relaymailfrom.cdb")
@@ -523,13 +517,13 @@ func (e *engine) mail(s *runState, w *warnings) error {
 	}
 	if s.grant != nil {
 		skip := fmt.Sprintf("not read: %s already lets this client relay", s.grant.what)
-		s.add(Step{Phase: "mail", Number: 5, Step: "relaymailfrom", File: txtPath, Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "mail", Number: 5, Step: StepRelayMailFrom, File: txtPath, Result: "skipped", Detail: skip})
 		return nil
 	}
 	a := control.LowerASCII(e.from.Addr)
 	// relaymailfrom.cdb: the full lower-cased address only.
 	if cfg.RelayMailFromCDB != nil {
-		st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom.cdb", File: cdbPath}
+		st := Step{Phase: "mail", Number: 5, Step: StepRelayMailFromCDB, File: cdbPath}
 		hit, domainKey, err := control.LookupSenderCDB(cfg.RelayMailFromCDB, a)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cdbPath, err)
@@ -541,7 +535,7 @@ func (e *engine) mail(s *runState, w *warnings) error {
 			st.Result, st.Matched = "match", true
 			st.Detail = fmt.Sprintf("has the key %q: relaying allowed for the rest of the session", a)
 			idx := s.add(st)
-			s.grant = &grant{step: idx, what: "relaymailfrom.cdb", src: Source{Source: "relaymailfrom.cdb", File: cdbPath, Rule: a}}
+			s.grant = &grant{step: idx, what: "relaymailfrom.cdb", src: Source{Source: SourceRelayMailFromCDB, File: cdbPath, Rule: a}}
 			w.add("relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session, across RSET and later MAIL FROMs")
 			return nil
 		}
@@ -549,7 +543,7 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		st.Detail = fmt.Sprintf("has no key %q (the cdb is looked up with the full lower-cased address only)", a)
 		s.add(st)
 	}
-	st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom", File: txtPath}
+	st := Step{Phase: "mail", Number: 5, Step: StepRelayMailFrom, File: txtPath}
 	if cfg.RelayMailFrom == nil {
 		st.Result, st.Detail = "missing", "relaymailfrom does not exist"
 		if cfg.RelayMailFromCDB != nil {
@@ -586,7 +580,7 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		w.add(fmt.Sprintf("%s line %d %q would refuse this sender, but the exact-address and @domain lines are checked before patterns", txtPath, r.Overridden.Line, r.Overridden.Text))
 	}
 	if h.Matched {
-		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: "relaymailfrom", File: txtPath, Line: h.Line, Rule: h.Text}}
+		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: SourceRelayMailFrom, File: txtPath, Line: h.Line, Rule: h.Text}}
 		w.add("relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session, across RSET and later MAIL FROMs")
 	}
 	return nil
@@ -666,13 +660,13 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 	// Step 6: relay probes (IndiMail only).
 	if e.notqmail() {
 	} else if c, bad := relayProbe(a); bad {
-		idx := add(Step{Number: 6, Step: "relay probe", Result: "refuse", Matched: true,
+		idx := add(Step{Number: 6, Step: StepRelayProbe, Result: "refuse", Matched: true,
 			Detail: fmt.Sprintf("the local part %q contains %q: qmail-smtpd refuses @, %% and ! before the last @ with 550, even for clients that may relay", a.Local, string(c))})
 		v.QueuedAs = ""
-		return finish(ReplyNoRelay, Source{Source: "relay probe", Rule: fmt.Sprintf("%q in the local part", string(c))}, idx)
+		return finish(ReplyNoRelay, Source{Source: SourceRelayProbe, Rule: fmt.Sprintf("%q in the local part", string(c))}, idx)
 	}
 	if !e.notqmail() {
-		add(Step{Number: 6, Step: "relay probe", Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
+		add(Step{Number: 6, Step: StepRelayProbe, Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
 	}
 
 	// Step 7: local or remote.
@@ -684,10 +678,10 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 	bounce := func() bool { return e.from.Null() && accepted >= 1 && !e.notqmail() }
 	accept := func(src Source, idx int, g *grant) (verdict, error) {
 		if bounce() {
-			i := add(Step{Number: 9, Step: "bounce", Result: "refuse", Matched: true,
+			i := add(Step{Number: 9, Step: StepBounce, Result: "refuse", Matched: true,
 				Detail: "the null sender <> (a bounce) may have only one recipient, and one was already accepted"})
 			v.QueuedAs = ""
-			return finish(ReplyBounce, Source{Source: "bounce", Rule: "MAIL FROM:<>"}, i)
+			return finish(ReplyBounce, Source{Source: SourceBounce, Rule: "MAIL FROM:<>"}, i)
 		}
 		v.Accepted = true
 		if g != nil {
@@ -697,6 +691,12 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 			if g.unknown {
 				v.QueuedAs = a.Addr
 			}
+		}
+		if s.actual {
+			// IndiMail's address_match lower-cases addr in place
+			// (case_lowerb), after RELAYCLIENT was appended: the whole
+			// recipient is queued in lower case.
+			v.QueuedAs = control.LowerASCII(v.QueuedAs)
 		}
 		return finish(ReplyOK, src, idx)
 	}
@@ -708,7 +708,7 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		case g.value != "":
 			detail += fmt.Sprintf("; queued as %q (RELAYCLIENT %q appended)", a.Addr+g.value, g.value)
 		}
-		add(Step{Number: 7, Step: "accept", Result: "relay", Matched: true, Detail: detail})
+		add(Step{Number: 7, Step: StepAccept, Result: "relay", Matched: true, Detail: detail})
 		idx := g.step
 		if idx < 0 {
 			idx = len(trace) - 1
@@ -727,7 +727,7 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 
 	// Step 8: the relay table (POP/IMAP-before-SMTP; IndiMail only).
 	if vv, ok := s.env["CHECKRELAY"]; ok && !e.notqmail() {
-		st := Step{Number: 8, Step: "relay table", Result: "no match"}
+		st := Step{Number: 8, Step: StepRelayTable, Result: "no match"}
 		if cfg.RelayTable == nil {
 			st.Result = "unknown"
 			st.Detail = "CHECKRELAY is set, but no relay table is reachable"
@@ -758,14 +758,14 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 				st.Result, st.Matched = "match", true
 				idx := add(st)
 				// pop_bef_smtp sets relayclient and authenticated.
-				s.grant = &grant{step: -1, what: fmt.Sprintf("the relay table (at RCPT #%d)", n+1), src: Source{Source: "relay table", Rule: fmt.Sprintf("%s from %s", e.from.Addr, e.q.IP)}}
+				s.grant = &grant{step: -1, what: fmt.Sprintf("the relay table (at RCPT #%d)", n+1), src: Source{Source: SourceRelayTable, Rule: fmt.Sprintf("%s from %s", e.from.Addr, e.q.IP)}}
 				v.warn.add("the relay table grant lasts for the rest of the SMTP session, for any sender")
 				return accept(s.grant.src, idx, s.grant)
 			}
 			add(st)
 		}
 	} else {
-		add(Step{Number: 8, Step: "relay table", Result: "skipped", Detail: "CHECKRELAY is not set"})
+		add(Step{Number: 8, Step: StepRelayTable, Result: "skipped", Detail: "CHECKRELAY is not set"})
 	}
 
 	// Step 9: refuse.
@@ -777,10 +777,10 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		reply = noGatewayAuth(e.q.Auth)
 		why += fmt.Sprintf(" (%s authenticated without relay rights)", e.q.Auth)
 	}
-	idx := add(Step{Number: 9, Step: "refuse", Result: "refuse", Matched: true, Detail: why})
+	idx := add(Step{Number: 9, Step: StepRefuse, Result: "refuse", Matched: true, Detail: why})
 	v.QueuedAs = ""
-	src := Source{Source: "rcpthosts", File: pathOf(cfg.RcptHosts), Rule: ""}
-	if strings.HasPrefix(localSrc.Source, "AUTH_ALL") {
+	src := Source{Source: SourceRcptHosts, File: pathOf(cfg.RcptHosts), Rule: ""}
+	if localSrc.Source == SourceAuthAll {
 		src = localSrc
 	}
 	return finish(reply, src, idx)
@@ -790,9 +790,9 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (bool, Source, int, error) {
 	cfg := e.cfg
 	if x, ok := s.env["AUTH_ALL"]; ok && !e.notqmail() {
-		idx := add(Step{Number: 7, Step: "rcpthosts", Result: "skipped",
+		idx := add(Step{Number: 7, Step: StepRcptHosts, Result: "skipped",
 			Detail: fmt.Sprintf("AUTH_ALL=%q is set: every recipient, local ones included, needs relay rights", x)})
-		return false, Source{Source: "AUTH_ALL", Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil
+		return false, Source{Source: SourceAuthAll, Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil
 	}
 	m, err := control.MatchRcptHost(cfg.RcptHosts, cfg.MoreRcptHostsCDB, a.Addr)
 	if err != nil {
@@ -802,18 +802,18 @@ func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (
 	if rh == "" {
 		rh = joinPath(cfg.ControlDir, "rcpthosts")
 	}
-	st := Step{Number: 7, Step: "rcpthosts", File: rh, Detail: m.Reason}
+	st := Step{Number: 7, Step: StepRcptHosts, File: rh, Detail: m.Reason}
 	doc, real := m.Matched, m.IndiMail.Matched
-	src := Source{Source: "rcpthosts", File: rh}
+	src := Source{Source: SourceRcptHosts, File: rh}
 	switch {
 	case m.Entry != nil:
 		st.Line, src.Line, src.Rule = m.Entry.Line, m.Entry.Line, m.Entry.Text
-	case m.Source == "morercpthosts.cdb":
+	case m.Source == control.MoreRcptHosts.CDBName():
 		more := joinPath(cfg.ControlDir, "morercpthosts.cdb")
 		st.File = more
-		src = Source{Source: "morercpthosts.cdb", File: more, Rule: m.Probe}
+		src = Source{Source: SourceMoreRcptHosts, File: more, Rule: m.Probe}
 	}
-	if m.Source != "morercpthosts.cdb" {
+	if m.Source != control.MoreRcptHosts.CDBName() {
 		// rcpthosts' warnings say a domain is treated as remote; moot when
 		// morercpthosts.cdb has it.
 		for _, w := range m.Warnings {

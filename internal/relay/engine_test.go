@@ -17,10 +17,10 @@ const (
 type want struct {
 	accepted, relaying bool
 	reply              string
-	source             string // decided_by.source
-	line               int    // decided_by.line
+	source             SourceKind // decided_by.source
+	line               int        // decided_by.line
 	queued             string
-	step               string   // the decisive step's name
+	step               StepKind // the decisive step's name
 	warn               []string // substrings of Result.Warnings
 	indimail           string   // substring of IndiMail's reply or queued address; "" = no difference
 	dropped            bool
@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 		{name: "subdomain by .suffix, upper-case domain",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"joe@Mail.EXAMPLE.com"}},
-			want:  want{accepted: true, reply: ReplyOK, source: "rcpthosts", line: 2, queued: "joe@Mail.EXAMPLE.com", step: "rcpthosts"}},
+			want:  want{accepted: true, reply: ReplyOK, source: "rcpthosts", line: 2, queued: "joe@Mail.EXAMPLE.com", step: "rcpthosts", indimail: "joe@mail.example.com"}},
 		{name: "relay refused 553",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@example.com", Rcpts: []string{"b@gmail.com"}},
@@ -110,7 +110,7 @@ func TestDecide(t *testing.T) {
 		{name: "AUTH without relay rights: 553 with the user",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", Auth: "joe", HasAuth: true, AuthNoRelay: true, From: "joe@example.com", Rcpts: []string{"b@gmail.com"}},
-			want:  want{reply: "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication , auth <joe> #5.7.1", source: "rcpthosts", step: "refuse"}},
+			want:  want{reply: "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication, auth <joe> #5.7.1", source: "rcpthosts", step: "refuse"}},
 		{name: "relaymailfrom.cdb full address",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relaymailfrom.cdb": "boss@example.com\n"},
 			q:     Query{IP: "203.0.113.9", From: "<Boss@Example.com>", Rcpts: []string{"b@gmail.com"}},
@@ -154,7 +154,7 @@ func TestDecide(t *testing.T) {
 		{name: "morercpthosts.cdb exact",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "morercpthosts.cdb": "other.org\n"},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"x@OTHER.org"}},
-			want:  want{accepted: true, reply: ReplyOK, source: "morercpthosts.cdb", queued: "x@OTHER.org", step: "rcpthosts"}},
+			want:  want{accepted: true, reply: ReplyOK, source: "morercpthosts.cdb", queued: "x@OTHER.org", step: "rcpthosts", indimail: "x@other.org"}},
 		{name: "missing rcpthosts is an open relay",
 			files: files{"tcp.smtp": stdTCP},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"x@yahoo.com"}},
@@ -192,7 +192,8 @@ func TestDecide(t *testing.T) {
 		{name: "REQUIREAUTH refuses MAIL without AUTH",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"REQUIREAUTH": ""}},
-			want:  want{reply: ReplyAuthReq, source: "environment", step: "REQUIREAUTH"}},
+			// MAIL gets 530; RCPT then gets 503 MAIL first (proven live).
+			want: want{reply: ReplyMailFirst, source: "environment", step: "REQUIREAUTH"}},
 		{name: "OPENRELAY refuses at the greeting",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"OPENRELAY": "1"}},
@@ -204,11 +205,12 @@ func TestDecide(t *testing.T) {
 		{name: "TCPPARANOID set by the rule",
 			files: files{"tcp.smtp": ":allow,TCPPARANOID=\"bad.example\"\n", "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}},
-			want:  want{reply: "553 sorry, your IP address (203.0.113.9) PTR (reverse DNS) record points to wrong hostname bad.example (#5.7.1)", source: "tcp.smtp", line: 1, step: "greeting"}},
+			want:  want{reply: "553 sorry, your IP address (203.0.113.9) PTR (reverse DNS) record points to wrong hostname [bad.example] (#5.7.1)", source: "tcp.smtp", line: 1, step: "greeting"}},
 		{name: "REQPTR without a host name",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"REQPTR": ""}},
-			want:  want{reply: "553 Sorry, no PTR (reverse DNS) record for (203.0.113.9) (#5.7.1)", source: "environment", step: "greeting"}},
+			// Two spaces after 553, as smtp_ptr writes it (proven live).
+			want: want{reply: "553  Sorry, no PTR (reverse DNS) record for (203.0.113.9) (#5.7.1)", source: "environment", step: "greeting"}},
 		{name: "REQPTR with a host name passes",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", Host: "mx.example.net", HasHost: true, From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"REQPTR": ""}},
@@ -216,7 +218,8 @@ func TestDecide(t *testing.T) {
 		{name: "SHUTDOWN with a custom reply",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"SHUTDOWN": "421 back at noon"}},
-			want:  want{reply: "421 back at noon", source: "environment", step: "greeting"}},
+			// The greeting is "421 back at noon"; every command then gets 503.
+			want: want{reply: ReplyBadSequence, source: "environment", step: "greeting"}},
 		{name: "AUTH_ALL makes local mail need relay rights",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"joe@example.com"}, Env: map[string]string{"AUTH_ALL": ""}},
@@ -292,7 +295,7 @@ func TestTraceExplainsMisses(t *testing.T) {
 	}
 	var got []string
 	for _, s := range res.Recipients[0].Trace {
-		got = append(got, s.Step+": "+s.Detail)
+		got = append(got, string(s.Step)+": "+s.Detail)
 	}
 	for _, w := range []string{
 		"relayclients: relayclients has no entry for 10.1.2.5, 10.1.2., 10.1., 10.",
@@ -406,11 +409,22 @@ func TestLiveFindings(t *testing.T) {
 		{"underscore", MTANotqmail, files{"tcp.smtp": ":allow\n", "rcpthosts": "under_score.example\n"}, "10.1.1.1", "v@Under_Score.example", "250 ok", "v@Under_Score.example"},
 		// notqmail has no relay probe and its own refusal text.
 		{"notqmail percent", MTANotqmail, files{"tcp.smtp": ":allow,RELAYCLIENT=\"\"\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "a%b@gmail.com", "250 ok", "a%b@gmail.com"},
+		// IndiMail lower-cases the whole queued recipient, RELAYCLIENT's
+		// text included; notqmail keeps it as given.
+		{"indimail lower-cases", MTAIndiMail, files{"tcp.smtp": ":allow,RELAYCLIENT=\"+Ext\"\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "U@Gmail.COM", "250 ok", "u@gmail.com+ext"},
+		{"notqmail keeps the case", MTANotqmail, files{"tcp.smtp": ":allow,RELAYCLIENT=\"+Ext\"\n", "rcpthosts": "example.com\n"}, "10.1.1.1", "U@Gmail.COM", "250 ok", "U@Gmail.COM+Ext"},
+		// AUTH without relay rights: ", auth <user>" with no space before the comma.
+		{"auth without relay", MTAIndiMail, files{"tcp.smtp": ":allow\n", "rcpthosts": "example.com\n"}, "auth:norelayuser", "x@gmail.com",
+			"553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication, auth <norelayuser> #5.7.1", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := config(t, c.fs)
 			cfg.MTA, cfg.LocalIPs, cfg.LocalIPHost = c.mta, []string{"127.0.0.1"}, "me.example"
-			res, err := Decide(context.Background(), cfg, Query{IP: c.ip, From: "a@example.com", Rcpts: []string{c.rcpt}})
+			q := Query{IP: c.ip, From: "a@example.com", Rcpts: []string{c.rcpt}}
+			if u, ok := strings.CutPrefix(c.ip, "auth:"); ok {
+				q.IP, q.Auth, q.HasAuth, q.AuthNoRelay = "10.1.1.1", u, true, true
+			}
+			res, err := Decide(context.Background(), cfg, q)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -290,6 +290,7 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 	} else {
 		env["CONTROLDIR"] = ctl
 		env["NODNSCHECK"] = "1"
+		env["PENALTY"] = "0" // no 5-second sleep after each refusal
 		args = append(args, "me.example", checkpw, "/bin/true")
 	}
 	cfg := liveEngineConfig(t, mta, home, ctl, rules)
@@ -509,18 +510,35 @@ func (s *liveServer) compare(t *testing.T, sess liveSession) string {
 	if live.dropped || res.Dropped {
 		return strings.Join(diffs, "\n")
 	}
-	var queued []string
+	var queued []Outcome
 	for i, v := range res.Recipients {
 		o := v.Actual()
 		if i < len(live.rcpts) && live.rcpts[i] != o.Reply {
 			diffs = append(diffs, fmt.Sprintf("RCPT #%d <%s>: live %q, predicted %q", i+1, sess.rcpts[i], live.rcpts[i], o.Reply))
 		}
 		if o.Accepted {
-			queued = append(queued, o.QueuedAs)
+			queued = append(queued, o)
 		}
 	}
-	if live.queued != nil && strings.Join(live.queued, "\x00") != strings.Join(queued, "\x00") {
-		diffs = append(diffs, fmt.Sprintf("queued: live %q, predicted %q", live.queued, queued))
+	if live.queued != nil {
+		same := len(live.queued) == len(queued)
+		var want []string
+		for i, o := range queued {
+			w := o.QueuedAs
+			if o.QueuedUnknown {
+				// The prediction is the address followed by bytes
+				// that cannot be known (IndiMail's constmap value
+				// past the end of the file).
+				w += "..."
+				same = same && strings.HasPrefix(live.queued[i], o.QueuedAs)
+			} else {
+				same = same && live.queued[i] == w
+			}
+			want = append(want, w)
+		}
+		if !same {
+			diffs = append(diffs, fmt.Sprintf("queued: live %q, predicted %q", live.queued, want))
+		}
 	}
 	return strings.Join(diffs, "\n")
 }

@@ -16,6 +16,10 @@ const (
 	ReplyBounce    = "553 sorry, bounce messages should have a single envelope recipient (#5.7.1)"
 	ReplyAuthReq   = "530 authentication required (#5.7.1)"
 	ReplyTableErr  = "451 Sorry, I got a temporary database error (#4.3.2)"
+	// ReplyBadSequence answers every command after a SHUTDOWN greeting.
+	ReplyBadSequence = "503 bad sequence of commands (#5.3.2)"
+	// ReplyMailFirst answers RCPT when MAIL FROM was refused.
+	ReplyMailFirst = "503 MAIL first (#5.5.1)"
 	// ReplyDropped stands for the absence of any reply: tcpserver closes
 	// the connection before qmail-smtpd starts.
 	ReplyDropped = "(no reply: tcpserver closes the connection before the greeting)"
@@ -53,9 +57,10 @@ func ParseMTA(s string) (MTA, bool) {
 }
 
 // noGatewayAuth is err_nogateway's reply for an authenticated client
-// without relay rights: IndiMail inserts ", auth <user> " before the code.
+// without relay rights: IndiMail appends ", auth <user>" before the code
+// (smtpd.c err_nogateway).
 func noGatewayAuth(user string) string {
-	return "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication , auth <" + user + "> #5.7.1"
+	return "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication, auth <" + user + "> #5.7.1"
 }
 
 // CDB is a cdb lookup (*cdb.Reader is one); nil means the cdb does not exist.
@@ -152,23 +157,66 @@ func (e *InputError) Unwrap() error { return e.Err }
 // "relayclients", "auth", "rcpthosts", ...) and, where a file did, its path,
 // line and the line's text.
 type Source struct {
-	Source string `json:"source"`
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Rule   string `json:"rule"`
+	Source SourceKind `json:"source"`
+	File   string     `json:"file"`
+	Line   int        `json:"line"`
+	Rule   string     `json:"rule"`
 }
+
+// SourceKind names what decided a verdict (Source.Source).
+type SourceKind string
+
+// The sources of a verdict.
+const (
+	SourceTCPServer        SourceKind = "tcpserver" // no rules cdb: every connection dropped
+	SourceTCPSMTP          SourceKind = "tcp.smtp"
+	SourceEnvironment      SourceKind = "environment" // the run script's variables or --env
+	SourceRelayClients     SourceKind = "relayclients"
+	SourceRelayDomains     SourceKind = "relaydomains"
+	SourceAuth             SourceKind = "auth"
+	SourceRelayMailFromCDB SourceKind = "relaymailfrom.cdb"
+	SourceRelayMailFrom    SourceKind = "relaymailfrom"
+	SourceRelayProbe       SourceKind = "relay probe"
+	SourceRcptHosts        SourceKind = "rcpthosts"
+	SourceMoreRcptHosts    SourceKind = "morercpthosts.cdb"
+	SourceAuthAll          SourceKind = "AUTH_ALL"
+	SourceRelayTable       SourceKind = "relay table"
+	SourceBounce           SourceKind = "bounce"
+)
+
+// StepKind names a step of the decision (Step.Step).
+type StepKind string
+
+// The steps, in the order qmail-smtpd takes them.
+const (
+	StepTCPServer        StepKind = "tcpserver"
+	StepGreeting         StepKind = "greeting"
+	StepRelayClient      StepKind = "RELAYCLIENT"
+	StepRelayClients     StepKind = "relayclients"
+	StepRelayDomains     StepKind = "relaydomains"
+	StepAuth             StepKind = "AUTH"
+	StepRequireAuth      StepKind = "REQUIREAUTH"
+	StepRelayMailFromCDB StepKind = "relaymailfrom.cdb"
+	StepRelayMailFrom    StepKind = "relaymailfrom"
+	StepRelayProbe       StepKind = "relay probe"
+	StepRcptHosts        StepKind = "rcpthosts"
+	StepAccept           StepKind = "accept"
+	StepRelayTable       StepKind = "relay table"
+	StepBounce           StepKind = "bounce"
+	StepRefuse           StepKind = "refuse"
+)
 
 // Step is one step of the decision, matched or not, with why.
 type Step struct {
-	Phase    string `json:"phase"`  // connect, auth, mail, rcpt
-	Number   int    `json:"number"` // the step of spec §2 (1-9)
-	Step     string `json:"step"`   // tcpserver, RELAYCLIENT, relayclients, ...
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Result   string `json:"result"`
-	Detail   string `json:"detail"`
-	Matched  bool   `json:"matched"`
-	Decisive bool   `json:"decisive"`
+	Phase    string   `json:"phase"`  // connect, auth, mail, rcpt
+	Number   int      `json:"number"` // the step of spec §2 (1-9)
+	Step     StepKind `json:"step"`   // tcpserver, RELAYCLIENT, relayclients, ...
+	File     string   `json:"file"`
+	Line     int      `json:"line,omitempty"`
+	Result   string   `json:"result"`
+	Detail   string   `json:"detail"`
+	Matched  bool     `json:"matched"`
+	Decisive bool     `json:"decisive"`
 }
 
 // Outcome is what IndiMail's code does with a recipient when that differs
