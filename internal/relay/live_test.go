@@ -104,10 +104,10 @@ type liveSession struct {
 
 var (
 	liveIPs      = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.1.6", "127.0.1.7", "127.0.2.8", "127.0.3.9"}
-	liveDomains  = []string{"me.example", "example.com", ".sub.example.org", "Example.NET", "trail.example.", "under_score.example", "[127.0.0.1]", "local.example"}
+	liveDomains  = []string{"me.example", "lip.example", "example.com", ".sub.example.org", "Example.NET", "trail.example.", "under_score.example", "[127.0.0.1]", "local.example"}
 	liveMore     = []string{"more.example", ".deep.example", "x.example.", "Mixed.Example"}
 	liveSenders  = []string{"a@example.com", "boss@corp.example", "x@trusted.example", "", "Boss@Corp.Example", "joe@gmail.com"}
-	liveRcpts    = []string{"u@me.example", "U@Example.COM", "x@gmail.com", "y@sub.example.org", "z@a.sub.example.org", "w@trail.example.", "w@trail.example", "v@under_score.example", "q@more.example", "r@x.deep.example", "u@[127.0.0.1]", "u@[127.0.0.9]", "", "a%b@gmail.com", "postmaster", "p@local.example", "m@mixed.example", "s@x.example.", "T@Example.Net"}
+	liveRcpts    = []string{"u@me.example", "U@Example.COM", "x@gmail.com", "y@sub.example.org", "z@a.sub.example.org", "w@trail.example.", "w@trail.example", "v@under_score.example", "q@more.example", "r@x.deep.example", "u@[127.0.0.1]", "u@[127.0.0.9]", "", "a%b@gmail.com", "postmaster", "p@local.example", "m@mixed.example", "l@[0.0.0.0]", "l@[127.0.0.01]", "s@x.example.", "T@Example.Net"}
 	liveRuleVals = []string{`RELAYCLIENT=""`, `RELAYCLIENT="+Ext"`, `RELAYCLIENT="-x"`, `SHUTDOWN=""`, `SHUTDOWN="450 closed"`, `REQPTR=""`, `REQPTR="no ptr"`, `TCPPARANOID=""`, `TCPPARANOID="x"`, `OPENRELAY=""`, `REQUIREAUTH=""`, `AUTH_ALL=""`, `FOO="bar"`}
 )
 
@@ -155,6 +155,9 @@ func genConfig(rng *rand.Rand, mta MTA) liveConfig {
 	files := map[string]string{}
 	if rng.Intn(8) != 0 {
 		files["rcpthosts"] = strings.Join(subset(rng, liveDomains, 0.5), "\n") + "\n"
+	}
+	if rng.Intn(3) == 0 {
+		files["localiphost"] = pick(rng, []string{"lip.example", "Local.Example", "me.example"}) + "\n"
 	}
 	if rng.Intn(2) == 0 {
 		files["morercpthosts"] = strings.Join(subset(rng, liveMore, 0.5), "\n") + "\n"
@@ -294,6 +297,10 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 		args = append(args, "me.example", checkpw, "/bin/true")
 	}
 	cfg := liveEngineConfig(t, mta, home, ctl, rules)
+	cfg.LocalIPHost = "me.example"
+	if l, ok := conf.files["localiphost"]; ok {
+		cfg.LocalIPHost = strings.TrimSpace(l)
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -388,7 +395,7 @@ func liveEngineConfig(t *testing.T, mta MTA, home, ctl, rules string) *Config {
 	}
 	cfg := &Config{MTA: mta, Rules: r.Get, RulesCDB: rules + ".cdb", RulesSource: rules, ControlDir: ctl,
 		FindRule: func(k string) (*tcprules.Rule, error) { return tcprules.FindRule(data, r.Positions, k) },
-		LocalIPs: HostIPv4s(), LocalIPHost: "me.example"}
+		LocalIPs: HostIPv4s()}
 	load := func(k control.Kind) *control.File {
 		f, _, err := control.Load(k, ctl)
 		if err != nil {
