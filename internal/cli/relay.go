@@ -191,7 +191,7 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if len(rc.cfg.LocalIPs) == 0 {
 		rc.cfg.LocalIPs = relay.HostIPv4s()
 	}
-	if rc.cfg.LocalIPHost, err = localIPHost(controlDir); err != nil {
+	if rc.cfg.LocalIPHost, _, err = relay.ReadLocalIPHost(controlDir); err != nil {
 		return err
 	}
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
@@ -246,23 +246,6 @@ func chooseMTA(flag, service string) (relay.MTA, string, error) {
 		return relay.MTAIndiMail, "assumed: " + how + "; give --mta", nil
 	}
 	return relay.MTAIndiMail, "assumed without --mta or --service", nil
-}
-
-// localIPHost reads what qmail-smtpd writes for user@[own ip]: the first
-// line of control/localiphost, else of control/me; "" when neither exists.
-func localIPHost(controlDir string) (string, error) {
-	for _, name := range []string{"localiphost", "me"} {
-		data, err := os.ReadFile(filepath.Join(controlDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, " \t\r"), nil
-	}
-	return "", nil
 }
 
 // serviceEnv builds the environment qmail-smtpd starts with: the service's

@@ -25,13 +25,21 @@ type AuditPaths struct {
 	// ProbeRelayTable, called only when CHECKRELAY is set, returns why the
 	// relay table is not reachable, or nil.
 	ProbeRelayTable func() error
+	// LocalIPs are the server's own addresses (default: HostIPv4s).
+	LocalIPs []string
 }
 
 // LoadAudit reads everything Audit looks at, with the exact staleness tests
 // (tcprules.Stale, control.Stale: content, not modification times).
 func LoadAudit(p AuditPaths) (*AuditInput, error) {
-	in := &AuditInput{Control: map[control.Kind]*ControlInput{}, Env: p.Env, EnvFrom: p.EnvFrom, NoHostLookup: p.NoHostLookup}
+	in := &AuditInput{Control: map[control.Kind]*ControlInput{}, Env: p.Env, EnvFrom: p.EnvFrom, NoHostLookup: p.NoHostLookup, LocalIPs: p.LocalIPs}
+	if in.LocalIPs == nil {
+		in.LocalIPs = HostIPv4s()
+	}
 	var err error
+	if in.LocalIPHost, in.LocalIPHostFrom, err = ReadLocalIPHost(p.ControlDir); err != nil {
+		return nil, err
+	}
 	if in.TCPFacts, err = stat(p.TCPSource); err != nil {
 		return nil, err
 	}
