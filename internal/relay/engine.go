@@ -84,6 +84,8 @@ func differs(doc, real verdict) string {
 		what = fmt.Sprintf("replies %q instead of %q", real.Reply, doc.Reply)
 	case real.unknown:
 		what = fmt.Sprintf("queues it as %s followed by unpredictable bytes", real.QueuedAs)
+	case real.QueuedAs == control.LowerASCII(doc.QueuedAs):
+		return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code queues %q instead of %q: it lower-cases the whole recipient before queueing it, RELAYCLIENT's text included", doc.Rcpt.Addr, real.QueuedAs, doc.QueuedAs)
 	default:
 		what = fmt.Sprintf("queues it as %q instead of %q", real.QueuedAs, doc.QueuedAs)
 	}
