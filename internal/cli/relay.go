@@ -70,11 +70,12 @@ not and why; "=>" marks the one that decided, with its file and line.
 Use it before and after changing a relay rule, or when a user reports "553
 sorry, that domain isn't allowed to be relayed": it names the rule to fix.
 Addresses are read as qmail-smtpd reads them (<> is the null sender; angle
-brackets are optional). The verdict follows IndiMail's documented semantics;
-where its code differs (colon lines in relayclients never match, a
-relaydomains miss cancels a relayclients hit, @domain keys in
-relaymailfrom.cdb never match, ...) a warning on stderr says so and what the
-code would reply instead.
+brackets are optional). The verdict and the exit status follow the server's
+code (proven against the real servers); where IndiMail's code differs from its
+documentation (colon lines in relayclients never match, a relaydomains miss
+cancels a relayclients hit, @domain keys in relaymailfrom.cdb never match,
+...) a warning on stderr says what the documentation promises and what to
+edit. --mta notqmail models notqmail, netqmail and LWQ instead.
 
 --service DIR reads a supervise service directory (IndiMail's
 /service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, and
@@ -494,7 +495,7 @@ type relayOut struct {
 	DecidedBy  relay.Source    `json:"decided_by"`
 	QueuedAs   string          `json:"queued_as"`
 	Dropped    bool            `json:"dropped"`
-	IndiMail   *relay.Outcome  `json:"indimail,omitempty"`
+	Documented *relay.Outcome  `json:"documented,omitempty"`
 	Trace      []relay.Step    `json:"trace"`
 	Warnings   []string        `json:"warnings"`
 	Recipients []recipientOut  `json:"recipients"`
@@ -503,16 +504,16 @@ type relayOut struct {
 }
 
 type recipientOut struct {
-	Rcpt      string         `json:"rcpt"`
-	Accepted  bool           `json:"accepted"`
-	Relaying  bool           `json:"relaying"`
-	Local     bool           `json:"local"`
-	Reply     string         `json:"reply"`
-	DecidedBy relay.Source   `json:"decided_by"`
-	QueuedAs  string         `json:"queued_as"`
-	IndiMail  *relay.Outcome `json:"indimail,omitempty"`
-	Trace     []relay.Step   `json:"trace"`
-	Warnings  []string       `json:"warnings"`
+	Rcpt       string         `json:"rcpt"`
+	Accepted   bool           `json:"accepted"`
+	Relaying   bool           `json:"relaying"`
+	Local      bool           `json:"local"`
+	Reply      string         `json:"reply"`
+	DecidedBy  relay.Source   `json:"decided_by"`
+	QueuedAs   string         `json:"queued_as"`
+	Documented *relay.Outcome `json:"documented,omitempty"`
+	Trace      []relay.Step   `json:"trace"`
+	Warnings   []string       `json:"warnings"`
 }
 
 type relayConfigJSON struct {
@@ -534,11 +535,11 @@ func relayJSON(res *relay.Result, q relay.Query, warnings []string, rulesCDB, co
 	}
 	for _, v := range res.Recipients {
 		out.Recipients = append(out.Recipients, recipientOut{Rcpt: v.Rcpt.Addr, Accepted: v.Accepted, Relaying: v.Relaying,
-			Local: v.Local, Reply: v.Reply, DecidedBy: v.DecidedBy, QueuedAs: v.QueuedAs, IndiMail: v.IndiMail,
+			Local: v.Local, Reply: v.Reply, DecidedBy: v.DecidedBy, QueuedAs: v.QueuedAs, Documented: v.Documented,
 			Trace: v.Trace, Warnings: v.Warnings})
 	}
 	d := res.Deciding()
-	out.Relaying, out.Reply, out.DecidedBy, out.QueuedAs, out.IndiMail, out.Trace = d.Relaying, d.Reply, d.DecidedBy, d.QueuedAs, d.IndiMail, d.Trace
+	out.Relaying, out.Reply, out.DecidedBy, out.QueuedAs, out.Documented, out.Trace = d.Relaying, d.Reply, d.DecidedBy, d.QueuedAs, d.Documented, d.Trace
 	return out
 }
 
@@ -620,8 +621,8 @@ func (a *app) printRelay(res *relay.Result, q relay.Query) {
 			}
 		}
 		fmt.Fprintf(w, "   -> %s (%s; decided by %s)\n", v.Reply, verdict, by)
-		if v.IndiMail != nil {
-			fmt.Fprintf(w, "   -> IndiMail's code instead: %s\n", describeOutcome(v.IndiMail))
+		if v.Documented != nil {
+			fmt.Fprintf(w, "   -> IndiMail's documentation promises instead: %s\n", describeOutcome(v.Documented))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-// Package relay decides, as IndiMail's qmail-smtpd does, whether a message
+// Package relay decides, as qmail-smtpd does, whether a message
 // from a client IP, sender and recipients would be accepted, and whether it
 // would be relayed, recording every step of the decision with the file and
 // line that took it (Decide); and it audits a whole relay configuration for
@@ -8,10 +8,12 @@
 // tcp.smtp.cdb, a locator for the rule's source line, parsed control files,
 // the text of relaymailfrom, cdb readers, the relay-table check) and does no
 // I/O of its own, so that tests can drive every step and the CLI can hand it
-// cheap views of very large files. The steps follow spec §2 of qmailctl.md;
-// the verdict follows the documented semantics, and where IndiMail's code is
-// known to differ (relay-reference.md §2.3-2.5, §5), the verdict says what
-// the code would do instead and a warning explains why.
+// cheap views of very large files. The verdict follows what the modelled
+// server's code does (Config.MTA: IndiMail's or notqmail's qmail-smtpd, as
+// the live suite in live_test.go proves against the real servers); where
+// IndiMail's code differs from its documentation, the verdict carries the
+// documented outcome (Verdict.Documented) and a warning explains why and
+// what to edit.
 package relay
 
 import (
@@ -65,8 +67,17 @@ func Decide(ctx context.Context, cfg *Config, q Query) (*Result, error) {
 		v := doc.verdicts[i]
 		r := real.verdicts[i]
 		if r.Accepted != v.Accepted || r.Reply != v.Reply || r.QueuedAs != v.QueuedAs || r.Relaying != v.Relaying || r.unknown {
-			v.IndiMail = &Outcome{Accepted: r.Accepted, Relaying: r.Relaying, Reply: r.Reply, QueuedAs: r.QueuedAs, QueuedUnknown: r.unknown}
-			v.warn.add(differs(v, r))
+			// The verdict follows the code; the documentation's
+			// promise and the documented reading's warnings (which
+			// say what to edit) go with it.
+			out := r
+			out.Documented = &Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs}
+			out.QueuedUnknown = r.unknown
+			out.warn = warnings{}
+			out.warn.add(v.warn.list()...)
+			out.warn.add(r.warn.list()...)
+			out.warn.add(differs(v, r))
+			v = out
 		}
 		v.Warnings = v.warn.list()
 		all.add(v.Warnings...)
@@ -85,11 +96,19 @@ func differs(doc, real verdict) string {
 	case real.unknown:
 		what = fmt.Sprintf("queues it as %s followed by unpredictable bytes", real.QueuedAs)
 	case real.QueuedAs == control.LowerASCII(doc.QueuedAs):
-		return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code queues %q instead of %q: it lower-cases the whole recipient before queueing it, RELAYCLIENT's text included", doc.Rcpt.Addr, real.QueuedAs, doc.QueuedAs)
+		return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code queues %q, not %q as given: it lower-cases the whole recipient before queueing it, RELAYCLIENT's text included", doc.Rcpt.Addr, real.QueuedAs, doc.QueuedAs)
 	default:
 		what = fmt.Sprintf("queues it as %q instead of %q", real.QueuedAs, doc.QueuedAs)
 	}
-	return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code %s (see the warnings above for why)", doc.Rcpt.Addr, what)
+	return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code %s: the verdict follows the code; its documentation promises %s (see the warnings above for why, and what to edit)", doc.Rcpt.Addr, what, promise(doc))
+}
+
+// promise says what the documentation promises for a recipient.
+func promise(doc verdict) string {
+	if !doc.Accepted {
+		return strconv.Quote(doc.Reply)
+	}
+	return fmt.Sprintf("%q, queued as %q", doc.Reply, doc.QueuedAs)
 }
 
 // engine holds one Decide call; run evaluates it once per reading.

@@ -22,7 +22,7 @@ type want struct {
 	queued             string
 	step               StepKind // the decisive step's name
 	warn               []string // substrings of Result.Warnings
-	indimail           string   // substring of IndiMail's reply or queued address; "" = no difference
+	documented         string   // substring of the documented reply or queued address; "" = no difference
 	dropped            bool
 }
 
@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 		{name: "subdomain by .suffix, upper-case domain",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"joe@Mail.EXAMPLE.com"}},
-			want: want{accepted: true, reply: ReplyOK, source: "rcpthosts", line: 2, queued: "joe@Mail.EXAMPLE.com", step: "rcpthosts", indimail: "joe@mail.example.com",
+			want: want{accepted: true, reply: ReplyOK, source: "rcpthosts", line: 2, queued: "joe@mail.example.com", step: "rcpthosts", documented: "joe@Mail.EXAMPLE.com",
 				warn: []string{"lower-cases the whole recipient before queueing it"}}},
 		{name: "relay refused 553",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
@@ -79,11 +79,11 @@ func TestDecide(t *testing.T) {
 		{name: "relayclients bare line: IndiMail appends the next line",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relayclients": "203.0.113.\n10.9.9.9\n"},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
-			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relayclients", line: 1, queued: "b@gmail.com", step: "relayclients", indimail: "b@gmail.com10.9.9.9", warn: []string{"next line"}}},
+			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relayclients", line: 1, queued: "b@gmail.com10.9.9.9", step: "relayclients", documented: "b@gmail.com", warn: []string{"next line"}}},
 		{name: "relayclients colon line never matches in IndiMail",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relayclients": "203.0.113.:\n"},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
-			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relayclients", line: 1, queued: "b@gmail.com", step: "relayclients", indimail: ReplyNoGateway, warn: []string{"never matches"}}},
+			want:  want{reply: ReplyNoGateway, source: "rcpthosts", step: "refuse", documented: ReplyOK, warn: []string{"never matches"}}},
 		{name: "relayclients no entry",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relayclients": "10.9.9.9\n"},
 			q:     Query{IP: "10.1.2.5", From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
@@ -91,7 +91,7 @@ func TestDecide(t *testing.T) {
 		{name: "relaydomains by host name",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relaydomains": ".partner.net\n"},
 			q:     Query{IP: "203.0.113.9", Host: "mx.partner.net", HasHost: true, From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
-			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relaydomains", line: 1, queued: "b@gmail.com", step: "relaydomains", indimail: "b@gmail.com", warn: []string{"unpredictable"}}},
+			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relaydomains", line: 1, queued: "b@gmail.com", step: "relaydomains", documented: "b@gmail.com", warn: []string{"unpredictable"}}},
 		{name: "relaydomains without --host is matched against unknown",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relaydomains": ".partner.net\n"},
 			q:     Query{IP: "203.0.113.9", From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
@@ -99,7 +99,7 @@ func TestDecide(t *testing.T) {
 		{name: "a relaydomains miss cancels a relayclients hit",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relayclients": "203.0.113.9\n203.0.113.8\n", "relaydomains": ".partner.net\n"},
 			q:     Query{IP: "203.0.113.9", Host: "evil.example.org", HasHost: true, From: "a@x.org", Rcpts: []string{"b@gmail.com"}},
-			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relayclients", line: 1, queued: "b@gmail.com", step: "relayclients", indimail: ReplyNoGateway, warn: []string{"overwrites that hit"}}},
+			want:  want{reply: ReplyNoGateway, source: "rcpthosts", step: "refuse", documented: ReplyOK, warn: []string{"overwrites that hit"}}},
 		{name: "AUTH lets the client relay",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", Auth: "joe", HasAuth: true, From: "joe@example.com", Rcpts: []string{"b@gmail.com"}},
@@ -131,7 +131,7 @@ func TestDecide(t *testing.T) {
 		{name: "relaymailfrom CRLF line never matches in IndiMail",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "relaymailfrom": "boss@example.com\r\n"},
 			q:     Query{IP: "203.0.113.9", From: "boss@example.com", Rcpts: []string{"b@gmail.com"}},
-			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relaymailfrom", line: 1, queued: "b@gmail.com", step: "relaymailfrom", indimail: ReplyNoGateway, warn: []string{"CRLF"}}},
+			want:  want{reply: ReplyNoGateway, source: "rcpthosts", step: "refuse", documented: ReplyOK, warn: []string{"CRLF"}}},
 		{name: "percent hack refused even for a relay client",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "10.1.1.5", From: "a@example.com", Rcpts: []string{"b%c@gmail.com"}},
@@ -155,7 +155,7 @@ func TestDecide(t *testing.T) {
 		{name: "morercpthosts.cdb exact",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH, "morercpthosts.cdb": "other.org\n"},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"x@OTHER.org"}},
-			want:  want{accepted: true, reply: ReplyOK, source: "morercpthosts.cdb", queued: "x@OTHER.org", step: "rcpthosts", indimail: "x@other.org"}},
+			want:  want{accepted: true, reply: ReplyOK, source: "morercpthosts.cdb", queued: "x@other.org", step: "rcpthosts", documented: "x@OTHER.org"}},
 		{name: "missing rcpthosts is an open relay",
 			files: files{"tcp.smtp": stdTCP},
 			q:     Query{IP: "203.0.113.9", From: "a@gmail.com", Rcpts: []string{"x@yahoo.com"}},
@@ -174,7 +174,7 @@ func TestDecide(t *testing.T) {
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			table: table(nil, true),
 			q:     Query{IP: "203.0.113.9", From: "jo@example.com", Rcpts: []string{"b@gmail.com"}, Env: map[string]string{"CHECKRELAY": "1"}},
-			want:  want{reply: ReplyNoGateway, source: "rcpthosts", step: "refuse", indimail: ReplyOK, warn: []string{"prefix"}}},
+			want:  want{accepted: true, relaying: true, reply: ReplyOK, source: "relay table", queued: "b@gmail.com", step: "relay table", documented: ReplyNoGateway, warn: []string{"prefix"}}},
 		{name: "CHECKRELAY without a relay table",
 			files: files{"tcp.smtp": stdTCP, "rcpthosts": stdRH},
 			q:     Query{IP: "203.0.113.9", From: "joe@example.com", Rcpts: []string{"b@gmail.com"}, Env: map[string]string{"CHECKRELAY": ""}},
@@ -274,10 +274,10 @@ func TestDecide(t *testing.T) {
 				}
 			}
 			switch {
-			case w.indimail == "" && v.IndiMail != nil:
-				t.Errorf("IndiMail outcome %+v; want none", v.IndiMail)
-			case w.indimail != "" && (v.IndiMail == nil || !strings.Contains(v.IndiMail.Reply+" "+v.IndiMail.QueuedAs, w.indimail)):
-				t.Errorf("IndiMail outcome %+v; want one with %q", v.IndiMail, w.indimail)
+			case w.documented == "" && v.Documented != nil:
+				t.Errorf("documented outcome %+v; want none", v.Documented)
+			case w.documented != "" && (v.Documented == nil || !strings.Contains(v.Documented.Reply+" "+v.Documented.QueuedAs, w.documented)):
+				t.Errorf("documented outcome %+v; want one with %q", v.Documented, w.documented)
 			}
 			if len(v.Trace) == 0 {
 				t.Error("empty trace")

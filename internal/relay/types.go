@@ -219,8 +219,8 @@ type Step struct {
 	Decisive bool     `json:"decisive"`
 }
 
-// Outcome is what IndiMail's code does with a recipient when that differs
-// from the documented verdict.
+// Outcome is what happens to a recipient: Verdict.Documented is the one
+// IndiMail's documentation promises where its code does otherwise.
 type Outcome struct {
 	Accepted bool   `json:"accepted"`
 	Relaying bool   `json:"relaying"`
@@ -239,14 +239,16 @@ type Verdict struct {
 	Reply     string  `json:"reply"`
 	DecidedBy Source  `json:"decided_by"`
 	// QueuedAs is the recipient as qmail-smtpd queues it: with the relay
-	// client string appended when relaying.
-	QueuedAs string `json:"queued_as"`
+	// client string appended when relaying. QueuedUnknown: IndiMail
+	// appends bytes past QueuedAs that cannot be predicted.
+	QueuedAs      string `json:"queued_as"`
+	QueuedUnknown bool   `json:"queued_unknown,omitempty"`
 	// Trace is every step, the session's (connect, AUTH, MAIL) first.
 	Trace    []Step   `json:"trace"`
 	Warnings []string `json:"warnings"`
-	// IndiMail is set when IndiMail's code decides differently from the
-	// documented semantics.
-	IndiMail *Outcome `json:"indimail,omitempty"`
+	// Documented is set when IndiMail's documentation promises another
+	// outcome than its code gives; the verdict follows the code.
+	Documented *Outcome `json:"documented,omitempty"`
 }
 
 // Result is the decision for a whole session.
@@ -261,14 +263,9 @@ type Result struct {
 	Warnings []string `json:"warnings"`
 }
 
-// Actual is what the modelled server's code does with the recipient: the
-// IndiMail outcome where it differs from the documented one, else the
-// verdict itself.
+// Actual is the verdict's outcome: what the modelled server's code does.
 func (v *Verdict) Actual() Outcome {
-	if v.IndiMail != nil {
-		return *v.IndiMail
-	}
-	return Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs}
+	return Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs, QueuedUnknown: v.QueuedUnknown}
 }
 
 // Accepted reports whether every recipient is accepted.
