@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,8 +51,9 @@ type relayOpts struct {
 	host, info, auth, service string
 	authNoRelay, asJSON       bool
 	env                       []string
-	mta                       string
+	mta, smtpd                string
 	localIPs                  []string
+	live                      bool
 }
 
 func (a *app) newRelayTestCmd() *cobra.Command {
@@ -121,6 +123,8 @@ only when all are), plus "recipients", the same fields for each one.`,
 	fl.StringVar(&o.service, "service", "", "supervise service directory: read DIR/run (tcpserver -x) and DIR/variables")
 	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
 	fl.StringVar(&o.mta, "mta", "", "the server's qmail-smtpd: indimail, or notqmail (also netqmail and LWQ); default: detected from --service, else indimail")
+	fl.BoolVar(&o.live, "live", false, "also run the installed qmail-smtpd (the --service run script's, or --smtpd) for this session, up to the last RCPT, and print its replies beside the prediction; exit 0 only when they agree")
+	fl.StringVar(&o.smtpd, "smtpd", "", "with --live: the qmail-smtpd program to run (default: the one --service's run script names)")
 	fl.StringArrayVar(&o.localIPs, "local-ip", nil, "an IPv4 address of the server, for user@[ip] (repeatable; default: this host's addresses)")
 	return cmd
 }
@@ -223,7 +227,67 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
 	}
+	if o.live {
+		return a.relayLive(cmd, o, res, q)
+	}
 	if !res.Accepted() {
+		return errNo
+	}
+	return nil
+}
+
+// relayLive runs the installed qmail-smtpd for the session (relay test
+// --live) and compares its RCPT replies with the prediction: exit 0 only
+// when every one agrees.
+func (a *app) relayLive(cmd *cobra.Command, o relayOpts, res *relay.Result, q relay.Query) error {
+	if res.Dropped {
+		fmt.Fprintln(a.stderr, "live: not run: tcpserver drops this connection before qmail-smtpd starts")
+		return nil
+	}
+	var argv []string
+	uid, gid := -1, -1
+	switch {
+	case o.smtpd != "":
+		argv = []string{o.smtpd}
+	case o.service != "":
+		var err error
+		if argv, uid, gid, err = relay.ServiceProgram(o.service); err != nil {
+			return badInput(fmt.Errorf("--live: %w", err), "give the program with --smtpd PATH")
+		}
+	default:
+		return usageErrorf("--live needs --service DIR or --smtpd PATH")
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 && uid >= 0 && gid >= 0 {
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	local := "127.0.0.1"
+	if len(o.localIPs) > 0 {
+		local = o.localIPs[0]
+	}
+	live, err := relay.RunLive(cmd.Context(), argv, relay.LiveEnv(res, q, local), cred, q.From, q.Rcpts)
+	if err != nil {
+		return fmt.Errorf("--live: %w", err)
+	}
+	w := a.stdout
+	if o.asJSON {
+		w = a.stderr // stdout is the JSON object
+	}
+	fmt.Fprintf(w, "live: %s greets %q\n", argv[0], live.Greeting)
+	agree := true
+	for i, v := range res.Recipients {
+		got, want := "", v.Actual().Reply
+		if i < len(live.Rcpts) {
+			got = live.Rcpts[i]
+		}
+		mark := "agrees"
+		if got != want {
+			mark, agree = fmt.Sprintf("DIFFERS from the prediction %q", want), false
+		}
+		fmt.Fprintf(w, "live: RCPT TO:<%s> -> %s (%s)\n", v.Rcpt.Addr, got, mark)
+	}
+	if !agree {
+		fmt.Fprintln(a.stderr, "qmailctl: warning: the live server disagrees with relay test's prediction: please report it with this output")
 		return errNo
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // LiveSession is what a real qmail-smtpd answered in one session run by
@@ -20,9 +21,13 @@ type LiveSession struct {
 // RunLive runs the installed qmail-smtpd argv (program and arguments) with
 // exactly env as its environment, speaks SMTP to it over a pipe (EHLO, MAIL
 // FROM, every RCPT TO, then QUIT: never DATA, so nothing can be queued), and
-// returns its replies. The process dies with ctx.
-func RunLive(ctx context.Context, argv []string, env map[string]string, from string, rcpts []string) (*LiveSession, error) {
+// returns its replies. With cred, it runs as that user and group (what
+// tcpserver -u/-g does when root). The process dies with ctx.
+func RunLive(ctx context.Context, argv []string, env map[string]string, cred *syscall.Credential, from string, rcpts []string) (*LiveSession, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	names := make([]string, 0, len(env))
 	for k := range env {
 		names = append(names, k)

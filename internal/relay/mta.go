@@ -2,9 +2,11 @@ package relay
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -62,4 +64,39 @@ func HostIPv4s() []string {
 		}
 	}
 	return out
+}
+
+// ServiceProgram reads from the run script of the service directory dir
+// the program tcpserver runs (qmail-smtpd and its arguments up to the end
+// of the command) and tcpserver's -u and -g (-1 when absent).
+func ServiceProgram(dir string) (argv []string, uid, gid int, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, "run"))
+	if err != nil {
+		return nil, -1, -1, err
+	}
+	uid, gid = -1, -1
+	words := strings.Fields(strings.NewReplacer("\\\n", " ", "\"", " ", "'", " ").Replace(string(data)))
+	for i, w := range words {
+		switch {
+		case (w == "-u" || w == "-g") && i+1 < len(words):
+			if n, err := strconv.Atoi(words[i+1]); err == nil {
+				if w == "-u" {
+					uid = n
+				} else {
+					gid = n
+				}
+			}
+		case filepath.Base(w) == "qmail-smtpd" && argv == nil:
+			for _, a := range words[i:] {
+				if a == ";" || a == "&&" || a == "|" || strings.HasPrefix(a, "2>") {
+					break
+				}
+				argv = append(argv, a)
+			}
+		}
+	}
+	if argv == nil {
+		return nil, uid, gid, fmt.Errorf("%s names no qmail-smtpd", filepath.Join(dir, "run"))
+	}
+	return argv, uid, gid, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qmailctl/qmailctl/internal/control"
@@ -54,7 +55,7 @@ func TestRunLive(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				live, err := RunLive(context.Background(), argv, LiveEnv(res, q, "127.0.0.1"), q.From, q.Rcpts)
+				live, err := RunLive(context.Background(), argv, LiveEnv(res, q, "127.0.0.1"), nil, q.From, q.Rcpts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,5 +66,28 @@ func TestRunLive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestServiceProgram(t *testing.T) {
+	dir := t.TempDir()
+	run := "#!/bin/sh\nexec 2>&1\nexec envdir ./variables sh -c \"\nexec /usr/bin/tcpserver -v -H -R -l localhost \\\n  -x ../tcp/tcp.smtp.cdb -c 20 -u 555 -g 556 0 25 \\\n  /usr/sbin/qmail-smtpd mx.example.com /bin/checkpassword /bin/true\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "run"), []byte(run), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	argv, uid, gid, err := ServiceProgram(dir)
+	if err != nil || strings.Join(argv, " ") != "/usr/sbin/qmail-smtpd mx.example.com /bin/checkpassword /bin/true" || uid != 555 || gid != 556 {
+		t.Errorf("ServiceProgram = %q %d %d %v", argv, uid, gid, err)
+	}
+	if m, how := DetectMTA(dir); m != MTAIndiMail {
+		t.Errorf("DetectMTA = %q (%s); want indimail", m, how)
+	}
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec tcpserver 0 smtp true\n"), 0o755)
+	if _, _, _, err := ServiceProgram(dir); err == nil {
+		t.Error("a run script without qmail-smtpd: no error")
+	}
+	os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nexec tcpserver -x /etc/tcp.smtp.cdb 0 smtp /var/qmail/bin/qmail-smtpd\n"), 0o755)
+	if m, how := DetectMTA(dir); m != MTANotqmail {
+		t.Errorf("DetectMTA = %q (%s); want notqmail", m, how)
 	}
 }
