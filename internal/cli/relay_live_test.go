@@ -22,11 +22,7 @@ func TestRelayTestLive(t *testing.T) {
 	for _, mta := range []string{"notqmail", "indimail"} {
 		t.Run(mta, func(t *testing.T) {
 			smtpd := peers.QmailSMTPD(t, mta)
-			home, err := os.MkdirTemp("", "qm")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(home)
+			home := peers.ShortTempDir(t)
 			ctl := filepath.Join(home, "control")
 			if err := os.MkdirAll(ctl, 0o755); err != nil {
 				t.Fatal(err)

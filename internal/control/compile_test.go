@@ -161,11 +161,7 @@ func TestCompileInvalidSourceAsQmailNewmrh(t *testing.T) {
 	}
 
 	newmrh := peers.QmailTool(t, "notqmail", "qmail-newmrh")
-	home, err := os.MkdirTemp("", "qm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(home)
+	home := peers.ShortTempDir(t)
 	os.MkdirAll(filepath.Join(home, "control"), 0o755)
 	os.WriteFile(filepath.Join(home, "control", "morercpthosts"), []byte(src), 0o644)
 	if out, err := exec.Command(peers.NotqmailAt(t, newmrh, home)).CombinedOutput(); err != nil {

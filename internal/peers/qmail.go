@@ -43,7 +43,7 @@ func QmailTool(t testing.TB, mta, name string) string {
 // qmail-newmrh) whose compiled-in home directory (conf-qmail, where it
 // finds control/) is home, so that a test can give it its own control
 // files. The string is patched in place: home must be no longer than the
-// original (make it with os.MkdirTemp("", "qm")). The copy is home/bin/NAME.
+// original (make it with ShortTempDir). The copy is home/bin/NAME.
 func NotqmailAt(t testing.TB, bin, home string) string {
 	t.Helper()
 	data, err := os.ReadFile(bin)
@@ -64,4 +64,17 @@ func NotqmailAt(t testing.TB, bin, home string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// ShortTempDir makes a directory with a short path under /tmp (whatever
+// $TMPDIR says), removed when the test ends: notqmail's home directory is
+// compiled in, and NotqmailAt can only patch in a path no longer than it.
+func ShortTempDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "qm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }

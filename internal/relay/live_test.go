@@ -240,11 +240,7 @@ exit 1
 
 func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) *liveServer {
 	t.Helper()
-	home, err := os.MkdirTemp("", "qm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
+	home := peers.ShortTempDir(t)
 	ctl := filepath.Join(home, "control")
 	qdir := filepath.Join(home, "queue")
 	for _, d := range []string{ctl, qdir, filepath.Join(home, "bin")} {

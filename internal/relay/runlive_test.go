@@ -27,11 +27,7 @@ func TestRunLive(t *testing.T) {
 	for _, mta := range []MTA{MTANotqmail, MTAIndiMail} {
 		t.Run(string(mta), func(t *testing.T) {
 			smtpd := peers.QmailSMTPD(t, string(mta))
-			home, err := os.MkdirTemp("", "qm")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(home)
+			home := peers.ShortTempDir(t)
 			ctl := filepath.Join(home, "control")
 			os.MkdirAll(ctl, 0o755)
 			for name, text := range map[string]string{"me": "me.example\n", "smtpgreeting": "me.example\n", "rcpthosts": fs["rcpthosts"]} {
