@@ -39,5 +39,6 @@ for tool in /usr/bin/tcprules /usr/bin/tcprulescheck /usr/bin/tcpserver /usr/bin
 	"$peers/ipv6/usr/bin/tcprules" "$peers/ipv6/usr/bin/tcprulescheck" "$peers/ipv6/usr/bin/tcpserver"; do
 	[ -x "$tool" ] || { echo "install-test-deps: $tool is missing after install" >&2; exit 111; }
 done
+bash "$(dirname "$0")/build-peers.sh" # real qmail-smtpd servers for the live relay suite
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || { echo "install-test-deps: no mariadbd" >&2; exit 111; }
 echo "install-test-deps: ready (IPv6 ucspi-tcp in $peers/ipv6/usr/bin)"

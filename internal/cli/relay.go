@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,9 @@ type relayOpts struct {
 	rblAssume                       string
 	authNoRelay, asJSON             bool
 	env                             []string
+	mta, smtpd                      string
+	localIPs                        []string
+	live                            bool
 }
 
 func (a *app) newRelayTestCmd() *cobra.Command {
@@ -64,11 +69,12 @@ not and why; "=>" marks the one that decided, with its file and line.
 Use it before and after changing a relay rule, or when a user reports "553
 sorry, that domain isn't allowed to be relayed": it names the rule to fix.
 Addresses are read as qmail-smtpd reads them (<> is the null sender; angle
-brackets are optional). The verdict follows IndiMail's documented semantics;
-where its code differs (colon lines in relayclients never match, a
-relaydomains miss cancels a relayclients hit, @domain keys in
-relaymailfrom.cdb never match, ...) a warning on stderr says so and what the
-code would reply instead.
+brackets are optional). The verdict and the exit status follow the server's
+code (proven against the real servers); where IndiMail's code differs from its
+documentation (colon lines in relayclients never match, a relaydomains miss
+cancels a relayclients hit, @domain keys in relaymailfrom.cdb never match,
+...) a warning on stderr says what the documentation promises and what to
+edit. --mta notqmail models notqmail, netqmail and LWQ instead.
 
 --service DIR reads a supervise service directory (IndiMail's
 /service/qmail-smtpd.25): the rules cdb from tcpserver's -x in DIR/run, the
@@ -121,6 +127,10 @@ only when all are), plus "recipients", the same fields for each one.`,
 	fl.StringVar(&o.rblAssume, "rbl-assume", "", "with rblsmtpd and RBLSMTPD unset: assume the client is \"listed\" or \"not-listed\" in its DNS lists")
 	fl.StringVar(&o.port, "port", "", "with several services found, test the one listening on port N")
 	fl.BoolVar(&o.asJSON, "json", false, "print the decision as JSON")
+	fl.StringVar(&o.mta, "mta", "", "the server's qmail-smtpd: indimail, or notqmail (also netqmail and LWQ); default: detected from --service, else indimail")
+	fl.BoolVar(&o.live, "live", false, "also run the installed qmail-smtpd (the --service run script's, or --smtpd) for this session, up to the last RCPT, and print its replies beside the prediction; exit 0 only when they agree")
+	fl.StringVar(&o.smtpd, "smtpd", "", "with --live: the qmail-smtpd program to run (default: the one --service's run script names)")
+	fl.StringArrayVar(&o.localIPs, "local-ip", nil, "an IPv4 address of the server, for user@[ip] (repeatable; default: this host's addresses)")
 	return cmd
 }
 
@@ -185,6 +195,15 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 			warns = append(warns, fmt.Sprintf("%s runs tcpserver with -R: TCPREMOTEINFO is never set, so --info %q is what the server never sees", svc.Dir, q.Info))
 		}
 	}
+	mta, mtaFrom, err := chooseMTA(o.mta, c.Service)
+	if err != nil {
+		return err
+	}
+	for _, l := range o.localIPs {
+		if ip := net.ParseIP(l); ip == nil || ip.To4() == nil {
+			return badInput(fmt.Errorf("--local-ip %q is not an IPv4 address", l), "give one of the server's own addresses, e.g. --local-ip 192.0.2.25")
+		}
+	}
 	opened, err := c.OpenRelay()
 	if err != nil {
 		return err
@@ -198,6 +217,13 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	// Wired whatever the environment says: CHECKRELAY may come from the
 	// tcp.smtp rule, and the table is opened only if step 8 needs it.
 	a.relayTableFor(rc, c.Env)
+	rc.cfg.MTA, rc.cfg.LocalIPs = mta, o.localIPs
+	if len(rc.cfg.LocalIPs) == 0 {
+		rc.cfg.LocalIPs = relay.HostIPv4s()
+	}
+	if rc.cfg.LocalIPHost, _, err = relay.ReadLocalIPHost(c.ControlDir); err != nil {
+		return err
+	}
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
 	if err != nil {
 		var ie *relay.InputError
@@ -212,10 +238,13 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	}
 	all := append(append([]string{}, warns...), res.Warnings...)
 	if o.asJSON {
-		if err := a.printJSON(relayJSON(res, q, all, c.RulesCDB, c.ControlDir)); err != nil {
+		out := relayJSON(res, q, all, c.RulesCDB, c.ControlDir)
+		out.MTA, out.MTAFrom = string(mta), mtaFrom
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	} else {
+		fmt.Fprintf(a.stdout, "server: %s's qmail-smtpd (%s)\n", mta, mtaFrom)
 		a.printRelay(res, q)
 	}
 	// Warnings go to stderr with --json too: a script that keeps only stdout
@@ -223,10 +252,87 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
 	}
+	if o.live {
+		return a.relayLive(cmd, o, c.Service, res, q)
+	}
 	if !res.Accepted() {
 		return errNo
 	}
 	return nil
+}
+
+// relayLive runs the installed qmail-smtpd for the session (relay test
+// --live) and compares its RCPT replies with the prediction: exit 0 only
+// when every one agrees.
+func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, res *relay.Result, q relay.Query) error {
+	if res.Dropped {
+		fmt.Fprintln(a.stderr, "live: not run: tcpserver drops this connection before qmail-smtpd starts")
+		return nil
+	}
+	var argv []string
+	uid, gid := -1, -1
+	switch {
+	case o.smtpd != "":
+		argv = []string{o.smtpd}
+	case svc != nil && svc.SMTPD != "":
+		argv, uid, gid = svc.SMTPDCommand()
+	default:
+		return usageErrorf("--live needs a service whose run script names qmail-smtpd (--service DIR), or --smtpd PATH")
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 && uid >= 0 && gid >= 0 {
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	local := "127.0.0.1"
+	if len(o.localIPs) > 0 {
+		local = o.localIPs[0]
+	}
+	live, err := relay.RunLive(cmd.Context(), argv, relay.LiveEnv(res, q, local), cred, q.From, q.Rcpts)
+	if err != nil {
+		return fmt.Errorf("--live: %w", err)
+	}
+	w := a.stdout
+	if o.asJSON {
+		w = a.stderr // stdout is the JSON object
+	}
+	fmt.Fprintf(w, "live: %s greets %q\n", argv[0], live.Greeting)
+	agree := true
+	for i, v := range res.Recipients {
+		got, want := "", v.Actual().Reply
+		if i < len(live.Rcpts) {
+			got = live.Rcpts[i]
+		}
+		mark := "agrees"
+		if got != want {
+			mark, agree = fmt.Sprintf("DIFFERS from the prediction %q", want), false
+		}
+		fmt.Fprintf(w, "live: RCPT TO:<%s> -> %s (%s)\n", v.Rcpt.Addr, got, mark)
+	}
+	if !agree {
+		fmt.Fprintln(a.stderr, "qmailctl: warning: the live server disagrees with relay test's prediction: please report it with this output")
+		return errNo
+	}
+	return nil
+}
+
+// chooseMTA picks the server relay test models: --mta, else what the
+// service's run script and program say, else IndiMail. from says which.
+func chooseMTA(flag string, svc *site.Service) (relay.MTA, string, error) {
+	if flag != "" {
+		m, ok := relay.ParseMTA(flag)
+		if !ok {
+			return "", "", usageErrorf("--mta %q: expected indimail or notqmail (netqmail and lwq are notqmail)", flag)
+		}
+		return m, "--mta " + flag, nil
+	}
+	if svc != nil {
+		m, how := svc.DetectMTA()
+		if m != "" {
+			return m, "detected: " + how, nil
+		}
+		return relay.MTAIndiMail, "assumed: " + how + "; give --mta", nil
+	}
+	return relay.MTAIndiMail, "assumed without --mta or --service", nil
 }
 
 // loadSite loads the configuration through internal/site: the services
@@ -305,6 +411,8 @@ func tableAnswer(res *relaytable.CheckResult, now time.Time) relay.TableAnswer {
 // relayOut is the JSON of relay test (spec §4: accepted, relaying, reply,
 // decided_by, trace, warnings).
 type relayOut struct {
+	MTA        string          `json:"mta"`
+	MTAFrom    string          `json:"mta_from"`
 	IP         string          `json:"ip"`
 	Host       *string         `json:"host"`
 	Info       *string         `json:"info"`
@@ -316,7 +424,7 @@ type relayOut struct {
 	DecidedBy  relay.Source    `json:"decided_by"`
 	QueuedAs   string          `json:"queued_as"`
 	Dropped    bool            `json:"dropped"`
-	IndiMail   *relay.Outcome  `json:"indimail,omitempty"`
+	Documented *relay.Outcome  `json:"documented,omitempty"`
 	Trace      []relay.Step    `json:"trace"`
 	Warnings   []string        `json:"warnings"`
 	Recipients []recipientOut  `json:"recipients"`
@@ -325,16 +433,16 @@ type relayOut struct {
 }
 
 type recipientOut struct {
-	Rcpt      string         `json:"rcpt"`
-	Accepted  bool           `json:"accepted"`
-	Relaying  bool           `json:"relaying"`
-	Local     bool           `json:"local"`
-	Reply     string         `json:"reply"`
-	DecidedBy relay.Source   `json:"decided_by"`
-	QueuedAs  string         `json:"queued_as"`
-	IndiMail  *relay.Outcome `json:"indimail,omitempty"`
-	Trace     []relay.Step   `json:"trace"`
-	Warnings  []string       `json:"warnings"`
+	Rcpt       string         `json:"rcpt"`
+	Accepted   bool           `json:"accepted"`
+	Relaying   bool           `json:"relaying"`
+	Local      bool           `json:"local"`
+	Reply      string         `json:"reply"`
+	DecidedBy  relay.Source   `json:"decided_by"`
+	QueuedAs   string         `json:"queued_as"`
+	Documented *relay.Outcome `json:"documented,omitempty"`
+	Trace      []relay.Step   `json:"trace"`
+	Warnings   []string       `json:"warnings"`
 }
 
 type relayConfigJSON struct {
@@ -356,11 +464,11 @@ func relayJSON(res *relay.Result, q relay.Query, warnings []string, rulesCDB, co
 	}
 	for _, v := range res.Recipients {
 		out.Recipients = append(out.Recipients, recipientOut{Rcpt: v.Rcpt.Addr, Accepted: v.Accepted, Relaying: v.Relaying,
-			Local: v.Local, Reply: v.Reply, DecidedBy: v.DecidedBy, QueuedAs: v.QueuedAs, IndiMail: v.IndiMail,
+			Local: v.Local, Reply: v.Reply, DecidedBy: v.DecidedBy, QueuedAs: v.QueuedAs, Documented: v.Documented,
 			Trace: v.Trace, Warnings: v.Warnings})
 	}
 	d := res.Deciding()
-	out.Relaying, out.Reply, out.DecidedBy, out.QueuedAs, out.IndiMail, out.Trace = d.Relaying, d.Reply, d.DecidedBy, d.QueuedAs, d.IndiMail, d.Trace
+	out.Relaying, out.Reply, out.DecidedBy, out.QueuedAs, out.Documented, out.Trace = d.Relaying, d.Reply, d.DecidedBy, d.QueuedAs, d.Documented, d.Trace
 	return out
 }
 
@@ -434,7 +542,7 @@ func (a *app) printRelay(res *relay.Result, q relay.Query) {
 			}
 			verdict += ", queued as <" + v.QueuedAs + ">"
 		}
-		by := v.DecidedBy.Source
+		by := string(v.DecidedBy.Source)
 		if v.DecidedBy.File != "" {
 			by = v.DecidedBy.File
 			if v.DecidedBy.Line > 0 {
@@ -442,8 +550,8 @@ func (a *app) printRelay(res *relay.Result, q relay.Query) {
 			}
 		}
 		fmt.Fprintf(w, "   -> %s (%s; decided by %s)\n", v.Reply, verdict, by)
-		if v.IndiMail != nil {
-			fmt.Fprintf(w, "   -> IndiMail's code instead: %s\n", describeOutcome(v.IndiMail))
+		if v.Documented != nil {
+			fmt.Fprintf(w, "   -> IndiMail's documentation promises instead: %s\n", describeOutcome(v.Documented))
 		}
 	}
 }

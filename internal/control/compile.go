@@ -64,9 +64,10 @@ func compiled(kind Kind, dir string) (src, dst string, err error) {
 // Compile builds kind.CDBName() (relaymailfrom.cdb or morercpthosts.cdb) in
 // the control directory dir from its text source, as qmail-cdb does (see
 // Records), atomically through lock, which must hold dir. The source is
-// parsed first: an invalid line is refused (the error is that line's
-// *diag.Problem, returned with every problem) and nothing is written. It
-// returns the number of records written and the source's warnings.
+// parsed first for its problems, but a line qmailctl finds invalid is
+// compiled all the same, as qmail-newmrh and IndiMail's qmail-cdb compile
+// it (the servers then match it literally): its problem is returned as a
+// warning. It returns the number of records written and the warnings.
 func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, error) {
 	src, dst, err := compiled(kind, dir)
 	if err != nil {
@@ -84,9 +85,6 @@ func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, e
 		n, problems, err = WriteCDB(f, kind, src, data)
 		return err
 	})
-	if p := (*diag.Problem)(nil); errors.As(err, &p) {
-		return 0, problems, p
-	}
 	if err != nil {
 		return 0, problems, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
 	}
@@ -95,17 +93,24 @@ func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, e
 
 // WriteCDB compiles source, the text of kind's file (named name in
 // messages), into the cdb qmail-cdb writes for it (see Records), written
-// to w, the temporary file of a safefile transaction. An invalid line is
-// refused: the error is that line's *diag.Problem, returned with every
-// problem, and nothing is written. It returns the number of records and the
-// source's warnings.
+// to w, the temporary file of a safefile transaction. A line qmailctl finds
+// invalid is compiled all the same, as qmail-newmrh and IndiMail's qmail-cdb
+// compile it: its problem is returned as a warning. It returns the number of
+// records and the source's warnings.
 func WriteCDB(w io.WriteSeeker, kind Kind, name string, source []byte) (int, []diag.Problem, error) {
 	if kind.CDBName() == "" {
 		return 0, nil, fmt.Errorf("%s is read as text by qmail-smtpd; it has no cdb", kind.Name())
 	}
 	_, problems, err := Parse(kind, name, source)
-	if err != nil {
+	var p *diag.Problem
+	if err != nil && !errors.As(err, &p) {
 		return 0, problems, err
+	}
+	for i := range problems {
+		if problems[i].Severity == diag.Error {
+			problems[i].Severity = diag.Warning
+			problems[i].Msg += " (compiled all the same, as the qmail tools do)"
+		}
 	}
 	keys := Records(source)
 	if err := writeCDB(w, keys); err != nil {

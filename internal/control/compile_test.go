@@ -15,6 +15,7 @@ import (
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
@@ -129,24 +130,47 @@ func TestCompileMatchesCdbmake(t *testing.T) {
 	}
 }
 
-func TestCompileRefusesInvalidSource(t *testing.T) {
+// TestCompileInvalidSourceAsQmailNewmrh: lines qmailctl finds invalid are
+// compiled as qmail-newmrh compiles them (the live servers match them
+// literally), byte for byte, with a warning; before, Compile refused the
+// file and wrote no cdb.
+func TestCompileInvalidSourceAsQmailNewmrh(t *testing.T) {
+	src := "example.com\n*.example.org\nTrail.Example.\n  lead.example\nunder_score.example \n#c\n\ncr.example\r\n"
 	dir := t.TempDir()
 	path := filepath.Join(dir, "morercpthosts")
-	os.WriteFile(path, []byte("example.com\n*.example.org\n"), 0o644)
+	os.WriteFile(path, []byte(src), 0o644)
 	l := lockDir(t, dir)
-	_, problems, err := Compile(MoreRcptHosts, dir, l)
-	var p *diag.Problem
-	if !errors.As(err, &p) || p.Line != 2 || p.File != path || len(problems) == 0 {
-		t.Fatalf("err = %v", err)
+	n, problems, err := Compile(MoreRcptHosts, dir, l)
+	if err != nil || n != 6 {
+		t.Fatalf("Compile = %d, %v; want 6 records", n, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "morercpthosts.cdb")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a cdb was written: %v", err)
+	for _, line := range []int{2, 3, 4, 5} {
+		found := false
+		for _, p := range problems {
+			found = found || p.Line == line && p.Severity == diag.Warning
+		}
+		if !found {
+			t.Errorf("no warning for line %d: %v", line, problems)
+		}
 	}
 	if _, _, err := Compile(MoreRcptHosts, t.TempDir(), l); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing source: %v", err)
 	}
 	if _, _, err := Compile(RcptHosts, dir, l); err == nil {
 		t.Error("Compile(rcpthosts) succeeded")
+	}
+
+	newmrh := peers.QmailTool(t, "notqmail", "qmail-newmrh")
+	home := peers.ShortTempDir(t)
+	os.MkdirAll(filepath.Join(home, "control"), 0o755)
+	os.WriteFile(filepath.Join(home, "control", "morercpthosts"), []byte(src), 0o644)
+	if out, err := exec.Command(peers.NotqmailAt(t, newmrh, home)).CombinedOutput(); err != nil {
+		t.Fatalf("qmail-newmrh: %v %s", err, out)
+	}
+	want, _ := os.ReadFile(filepath.Join(home, "control", "morercpthosts.cdb"))
+	got, _ := os.ReadFile(filepath.Join(dir, "morercpthosts.cdb"))
+	if !bytes.Equal(got, want) {
+		t.Errorf("morercpthosts.cdb differs from qmail-newmrh's (%d and %d bytes)", len(got), len(want))
 	}
 }
 

@@ -161,7 +161,7 @@ func TestMatchHost(t *testing.T) {
 	}
 }
 
-func TestMatchSender(t *testing.T) {
+func TestMatchSenderRef(t *testing.T) {
 	rmf := mustParse(t, RelayMailFrom, strings.Join([]string{
 		"joe@example.com",    // 1
 		"@example.org",       // 2
@@ -197,12 +197,12 @@ func TestMatchSender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			m, err := MatchSender(rmf, nil, tt.addr)
+			m, err := matchSenderRef(rmf, nil, tt.addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if m.Matched != tt.matched || line(m.Entry) != tt.line || m.Probe != tt.probe || m.IndiMail.Matched != tt.matched {
-				t.Errorf("MatchSender(%q) = %+v", tt.addr, m)
+				t.Errorf("matchSenderRef(%q) = %+v", tt.addr, m)
 			}
 			if !strings.Contains(m.Reason, tt.reason) {
 				t.Errorf("Reason %q, want %q", m.Reason, tt.reason)
@@ -214,7 +214,7 @@ func TestMatchSender(t *testing.T) {
 	}
 	star := mustParse(t, RelayMailFrom, "*\n")
 	for _, a := range []string{"anyone@anywhere.example", "", "x"} {
-		if m, _ := MatchSender(star, nil, a); !m.Matched || line(m.Entry) != 1 {
+		if m, _ := matchSenderRef(star, nil, a); !m.Matched || line(m.Entry) != 1 {
 			t.Errorf("* does not match %q: %+v", a, m)
 		}
 	}
@@ -235,28 +235,28 @@ func TestMatchSenderCDB(t *testing.T) {
 		{"x@example.org", true, "relaymailfrom", "never matches there"},
 	}
 	for _, tt := range tests {
-		m, err := MatchSender(rmf, db, tt.addr)
+		m, err := matchSenderRef(rmf, db, tt.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if m.Matched != tt.matched || m.Source != tt.source || m.IndiMail.Matched != tt.matched {
-			t.Errorf("MatchSender(%q) = %+v", tt.addr, m)
+			t.Errorf("matchSenderRef(%q) = %+v", tt.addr, m)
 		}
 		if tt.warn != "" && !containsAny(m.Warnings, tt.warn) {
 			t.Errorf("warnings %q, want %q", m.Warnings, tt.warn)
 		}
 	}
 	// The cdb is searched first.
-	m, _ := MatchSender(rmf, db, "joe@example.com")
+	m, _ := matchSenderRef(rmf, db, "joe@example.com")
 	if m.Entry != nil || m.Probe != "joe@example.com" || !slices.Equal(m.Probes, []string{"joe@example.com"}) {
 		t.Errorf("%+v", m)
 	}
 	// Without the text file only the cdb's full addresses count.
-	m, _ = MatchSender(nil, db, "x@example.org")
+	m, _ = matchSenderRef(nil, db, "x@example.org")
 	if m.Matched || !containsAny(m.Warnings, "qmail-cdb -m") || !strings.Contains(m.Reason, "relaymailfrom does not exist") {
 		t.Errorf("%+v", m)
 	}
-	m, _ = MatchSender(&File{Kind: RelayMailFrom}, nil, "x@example.org")
+	m, _ = matchSenderRef(&File{Kind: RelayMailFrom}, nil, "x@example.org")
 	if m.Matched || m.Reason != "relaymailfrom does not exist" {
 		t.Errorf("%+v", m)
 	}
@@ -264,7 +264,7 @@ func TestMatchSenderCDB(t *testing.T) {
 
 func TestMatchSenderCRLF(t *testing.T) {
 	rmf := mustParse(t, RelayMailFrom, "joe@example.com\r\n")
-	m, _ := MatchSender(rmf, nil, "joe@example.com")
+	m, _ := matchSenderRef(rmf, nil, "joe@example.com")
 	if !m.Matched || m.IndiMail.Matched || !containsAny(m.Warnings, "CRLF") {
 		t.Errorf("%+v", m)
 	}
@@ -299,7 +299,7 @@ func TestMatchRcptHost(t *testing.T) {
 		{"joe@other.example", true, false, "", 0, ""},
 	}
 	for _, tt := range tests {
-		var db *cdb.Reader
+		var db CDB
 		if tt.more {
 			db = more
 		}

@@ -337,7 +337,19 @@ func checkRcptLine(s string) (lineResult, *finding) {
 		return lineResult{key: s}, nil
 	}
 	if fd := checkDomain(s, true, expectDomain); fd != nil {
-		return lineResult{}, fd
+		// qmail-smtpd compares the line with the recipient's domain
+		// byte for byte (after lower-casing): a trailing dot or an
+		// underscore is odd but still matches a recipient written so.
+		switch {
+		case strings.HasPrefix(fd.msg, "a trailing dot"):
+			fd.msg = "a trailing dot: qmail-smtpd matches this line only for recipients written with the dot (user@" + strings.TrimPrefix(s, ".") + "), not for " + strings.TrimSuffix(strings.TrimPrefix(s, "."), ".")
+			fd.hint = "write " + strings.TrimSuffix(s, ".") + " if the domain is meant"
+		case strings.HasPrefix(fd.msg, "unexpected character '_'"):
+			fd.msg = "an underscore is not valid in a host name, but qmail-smtpd still matches this line literally"
+		default:
+			return lineResult{}, fd
+		}
+		return lineResult{key: s, warns: []finding{*fd}}, nil
 	}
 	return lineResult{key: s}, nil
 }

@@ -154,7 +154,9 @@ func TestValidateRcptHosts(t *testing.T) {
 				{line: "*.example.com", col: 1, msg: "a leading dot (.example.com)"},
 				{line: "@example.com", col: 1, msg: "write example.com"},
 				{line: "user@example.com", col: 5, msg: "write example.com"},
-				{line: "example.com.", col: 12, msg: "trailing dot"},
+				// Both servers match these lines literally (proven live).
+				{line: "example.com.", msg: "only for recipients written with the dot"},
+				{line: "ex_ample.com", msg: "still matches this line literally"},
 				{line: "example.com:", col: 12, msg: `unexpected character ':'`},
 				{line: "exa mple.com", col: 4, msg: `unexpected character ' '`},
 				{line: "[10.1.1.5", col: 10, msg: "unclosed ["},

@@ -68,6 +68,12 @@ type AuditInput struct {
 	// CheckRelay is the outcome of reaching the relay table when
 	// CHECKRELAY is set: "" when reachable, otherwise why not.
 	RelayTableProblem string
+	// LocalIPHost is what user@[own ip] is rewritten to (ReadLocalIPHost),
+	// LocalIPHostFrom the file it comes from; LocalIPs the server's own
+	// addresses.
+	LocalIPHost     string
+	LocalIPHostFrom string
+	LocalIPs        []string
 }
 
 // Audit lints the relay configuration for open-relay risks and the known
@@ -103,6 +109,7 @@ func Audit(in *AuditInput) []Finding {
 			"morercpthosts.cdb is never read: qmail-smtpd consults it only when rcpthosts exists",
 			"create rcpthosts: qmailctl rcpthosts add YOUR.DOMAIN")
 	}
+	auditLocalIP(in, rh, add)
 	if mrh.File.Exists && !in.MoreRcptHostsCDB.Exists {
 		add("morercpthosts-no-cdb", diag.Warning, mrh.Facts.Path, 0, "",
 			"morercpthosts exists but morercpthosts.cdb does not: qmail-smtpd reads only the cdb, so these domains are not local",

@@ -1,4 +1,4 @@
-// Package relay decides, as IndiMail's qmail-smtpd does, whether a message
+// Package relay decides, as qmail-smtpd does, whether a message
 // from a client IP, sender and recipients would be accepted, and whether it
 // would be relayed, recording every step of the decision with the file and
 // line that took it (Decide); and it audits a whole relay configuration for
@@ -8,10 +8,12 @@
 // tcp.smtp.cdb, a locator for the rule's source line, parsed control files,
 // the text of relaymailfrom, cdb readers, the relay-table check) and does no
 // I/O of its own, so that tests can drive every step and the CLI can hand it
-// cheap views of very large files. The steps follow spec §2 of qmailctl.md;
-// the verdict follows the documented semantics, and where IndiMail's code is
-// known to differ (relay-reference.md §2.3-2.5, §5), the verdict says what
-// the code would do instead and a warning explains why.
+// cheap views of very large files. The verdict follows what the modelled
+// server's code does (Config.MTA: IndiMail's or notqmail's qmail-smtpd, as
+// the live suite in live_test.go proves against the real servers); where
+// IndiMail's code differs from its documentation, the verdict carries the
+// documented outcome (Verdict.Documented) and a warning explains why and
+// what to edit.
 package relay
 
 import (
@@ -44,19 +46,19 @@ func Decide(ctx context.Context, cfg *Config, q Query) (*Result, error) {
 		if err != nil {
 			return nil, &InputError{What: fmt.Sprintf("RCPT TO #%d", i+1), Err: err}
 		}
-		if a.Null() {
-			return nil, &InputError{What: fmt.Sprintf("RCPT TO #%d", i+1), Err: fmt.Errorf("%q is the null address; a recipient needs one", s)}
-		}
-		rcpts[i] = a
+		rcpts[i] = localIPHost(cfg, a)
 	}
+	from = localIPHost(cfg, from)
 	e := &engine{cfg: cfg, q: q, from: from, rcpts: rcpts, table: map[string]tableCached{}}
 	doc, err := e.run(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	real, err := e.run(ctx, true)
-	if err != nil {
-		return nil, err
+	real := doc
+	if !e.notqmail() {
+		if real, err = e.run(ctx, true); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{IP: q.IP, From: from, Dropped: doc.dropped, Env: sortedEnv(doc.env)}
 	var all warnings
@@ -65,8 +67,17 @@ func Decide(ctx context.Context, cfg *Config, q Query) (*Result, error) {
 		v := doc.verdicts[i]
 		r := real.verdicts[i]
 		if r.Accepted != v.Accepted || r.Reply != v.Reply || r.QueuedAs != v.QueuedAs || r.Relaying != v.Relaying || r.unknown {
-			v.IndiMail = &Outcome{Accepted: r.Accepted, Relaying: r.Relaying, Reply: r.Reply, QueuedAs: r.QueuedAs, QueuedUnknown: r.unknown}
-			v.warn.add(differs(v, r))
+			// The verdict follows the code; the documentation's
+			// promise and the documented reading's warnings (which
+			// say what to edit) go with it.
+			out := r
+			out.Documented = &Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs}
+			out.QueuedUnknown = r.unknown
+			out.warn = warnings{}
+			out.warn.add(v.warn.list()...)
+			out.warn.add(r.warn.list()...)
+			out.warn.add(differs(v, r))
+			v = out
 		}
 		v.Warnings = v.warn.list()
 		all.add(v.Warnings...)
@@ -84,10 +95,20 @@ func differs(doc, real verdict) string {
 		what = fmt.Sprintf("replies %q instead of %q", real.Reply, doc.Reply)
 	case real.unknown:
 		what = fmt.Sprintf("queues it as %s followed by unpredictable bytes", real.QueuedAs)
+	case real.QueuedAs == control.LowerASCII(doc.QueuedAs):
+		return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code queues %q, not %q as given: it lower-cases the whole recipient before queueing it, RELAYCLIENT's text included", doc.Rcpt.Addr, real.QueuedAs, doc.QueuedAs)
 	default:
 		what = fmt.Sprintf("queues it as %q instead of %q", real.QueuedAs, doc.QueuedAs)
 	}
-	return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code %s (see the warnings above for why)", doc.Rcpt.Addr, what)
+	return fmt.Sprintf("for RCPT %s, IndiMail's qmail-smtpd code %s: the verdict follows the code; its documentation promises %s (see the warnings above for why, and what to edit)", doc.Rcpt.Addr, what, promise(doc))
+}
+
+// promise says what the documentation promises for a recipient.
+func promise(doc verdict) string {
+	if !doc.Accepted {
+		return strconv.Quote(doc.Reply)
+	}
+	return fmt.Sprintf("%q, queued as %q", doc.Reply, doc.QueuedAs)
 }
 
 // engine holds one Decide call; run evaluates it once per reading.
@@ -98,6 +119,9 @@ type engine struct {
 	rcpts []Address
 	table map[string]tableCached
 }
+
+// notqmail reports whether the server modelled is notqmail (netqmail, LWQ).
+func (e *engine) notqmail() bool { return e.cfg.MTA == MTANotqmail }
 
 type tableCached struct {
 	ans TableAnswer
@@ -156,14 +180,18 @@ func (e *engine) run(ctx context.Context, actual bool) (*runState, error) {
 	if s.refusal == nil {
 		e.rblsmtpd(s, &w) // rblsmtpd.go
 	}
-	if s.refusal == nil {
+	switch {
+	case s.refusal != nil:
+	case e.notqmail():
+		e.relayClientOnly(s, &w)
+	default:
 		e.greeting(s)
-	}
-	if s.refusal == nil {
-		e.clientLists(s, &w)
-		e.auth(s)
-		if err := e.mail(s, &w); err != nil {
-			return nil, err
+		if s.refusal == nil {
+			e.clientLists(s, &w)
+			e.auth(s)
+			if err := e.mail(s, &w); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.sessionWarn = w.list()
@@ -189,7 +217,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 	for k, v := range q.Env {
 		s.env[k] = v
 	}
-	st := Step{Phase: "connect", Number: 1, Step: "tcpserver", File: cfg.RulesCDB}
+	st := Step{Phase: "connect", Number: 1, Step: StepTCPServer, File: cfg.RulesCDB}
 	switch {
 	case cfg.RulesMissing:
 		st.Result, st.Matched = "deny", true
@@ -197,7 +225,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		w.add(fmt.Sprintf("%s does not exist; run: qmailctl cdb %s", cfg.RulesCDB, cfg.RulesSource))
 		idx := s.add(st)
 		s.dropped = true
-		s.refusal = &refusal{reply: ReplyDropped, src: Source{Source: "tcpserver", File: cfg.RulesCDB}, step: idx}
+		s.refusal = &refusal{reply: ReplyDropped, src: Source{Source: SourceTCPServer, File: cfg.RulesCDB}, step: idx}
 		return nil
 	case cfg.Rules == nil:
 		st.Result = "allow"
@@ -216,7 +244,7 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		s.add(st)
 		return nil
 	}
-	src := Source{Source: "tcp.smtp", File: cfg.RulesCDB, Rule: fmt.Sprintf("key %q", d.Key)}
+	src := Source{Source: SourceTCPSMTP, File: cfg.RulesCDB, Rule: fmt.Sprintf("key %q", d.Key)}
 	var rule *tcprules.Rule
 	if cfg.FindRule != nil {
 		rule, err = cfg.FindRule(d.Key)
@@ -276,20 +304,17 @@ func (e *engine) greeting(s *runState) {
 		reply func(v string) string
 		when  func() bool
 	}
+	// reply is what every later command (MAIL, RCPT) gets: IndiMail's
+	// smtp_paranoid, smtp_ptr, smtp_relayreject, not the greeting's text.
 	checks := []check{
-		{"SHUTDOWN", func(v string) string {
-			if len(v) >= 3 && isDigits(v[:3]) {
-				return v[:3] + " " + strings.TrimSpace(v[3:])
-			}
-			return "421 SMTP service unavailable (#4.3.2)"
-		}, nil},
+		{"SHUTDOWN", func(string) string { return ReplyBadSequence }, nil},
 		{"OPENRELAY", func(string) string {
 			return "553 No mail accepted from an open relay (" + ip + "); check your server configs (#5.7.1)"
 		}, nil},
 		{"TCPPARANOID", func(v string) string {
 			r := "553 sorry, your IP address (" + ip + ") PTR (reverse DNS) record points to wrong hostname"
 			if v != "" {
-				r += " " + v
+				r += " [" + v + "]"
 			}
 			return r + " (#5.7.1)"
 		}, nil},
@@ -297,7 +322,7 @@ func (e *engine) greeting(s *runState) {
 			if v != "" {
 				return "553 " + v + ": from " + ip + ": (#5.7.1)"
 			}
-			return "553 Sorry, no PTR (reverse DNS) record for (" + ip + ") (#5.7.1)"
+			return "553  Sorry, no PTR (reverse DNS) record for (" + ip + ") (#5.7.1)"
 		}, func() bool { return !e.q.HasHost || e.q.Host == "unknown" }},
 	}
 	for _, c := range checks {
@@ -306,11 +331,8 @@ func (e *engine) greeting(s *runState) {
 			continue
 		}
 		src := s.varSource(c.name)
-		detail := fmt.Sprintf("%s is set: qmail-smtpd greets with this refusal (its greeting text follows the code) and refuses every command after it", c.name)
-		if c.name == "SHUTDOWN" {
-			detail += " with 503 bad sequence of commands (#5.3.2)"
-		}
-		st := Step{Phase: "connect", Number: 1, Step: "greeting", File: src.File, Line: src.Line, Result: "refuse", Matched: true, Detail: detail}
+		detail := fmt.Sprintf("%s is set: qmail-smtpd greets with a refusal and answers every later command with the reply below", c.name)
+		st := Step{Phase: "connect", Number: 1, Step: StepGreeting, File: src.File, Line: src.Line, Result: "refuse", Matched: true, Detail: detail}
 		idx := s.add(st)
 		s.refusal = &refusal{reply: c.reply(v), src: src, step: idx}
 		return
@@ -323,18 +345,18 @@ func (s *runState) varSource(name string) Source {
 	if v, ok := s.ruleVars[name]; ok && !v.Unset {
 		return s.ruleSrc
 	}
-	return Source{Source: "environment", Rule: name + "=" + strconv.Quote(s.env[name])}
+	return Source{Source: SourceEnvironment, Rule: name + "=" + strconv.Quote(s.env[name])}
 }
 
 // clientLists are steps 2 and 3: RELAYCLIENT from the environment, else
 // relayclients and relaydomains.
 func (e *engine) clientLists(s *runState, w *warnings) {
 	cfg, q := e.cfg, e.q
-	st := Step{Phase: "connect", Number: 2, Step: "RELAYCLIENT"}
+	st := Step{Phase: "connect", Number: 2, Step: StepRelayClient}
 	if v, ok := s.env["RELAYCLIENT"]; ok {
 		src := s.varSource("RELAYCLIENT")
 		what := "the environment (--env or the run script)"
-		if src.Source == "tcp.smtp" {
+		if src.Source == SourceTCPSMTP {
 			st.File, st.Line = src.File, src.Line
 			what = "the tcp.smtp rule"
 		}
@@ -352,8 +374,8 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 			}
 		}
 		skip := "not read: qmail-smtpd reads relayclients and relaydomains only when RELAYCLIENT is not set"
-		s.add(Step{Phase: "connect", Number: 3, Step: "relayclients", File: pathOf(cfg.RelayClients), Result: "skipped", Detail: skip})
-		s.add(Step{Phase: "connect", Number: 3, Step: "relaydomains", File: pathOf(cfg.RelayDomains), Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "connect", Number: 3, Step: StepRelayClients, File: pathOf(cfg.RelayClients), Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "connect", Number: 3, Step: StepRelayDomains, File: pathOf(cfg.RelayDomains), Result: "skipped", Detail: skip})
 		return
 	}
 	st.Result = "unset"
@@ -366,7 +388,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 
 	// relayclients
 	mc := cfg.RelayClients.MatchClient(q.IP)
-	stc := Step{Phase: "connect", Number: 3, Step: "relayclients", File: pathOf(cfg.RelayClients), Detail: mc.Reason}
+	stc := Step{Phase: "connect", Number: 3, Step: StepRelayClients, File: pathOf(cfg.RelayClients), Detail: mc.Reason}
 	okDoc, okReal := mc.Matched, mc.IndiMail.Matched
 	if mc.Entry != nil {
 		stc.Line = mc.Entry.Line
@@ -384,10 +406,10 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		g := &grant{step: idx, what: "relayclients"}
 		if s.actual {
 			e := mc.IndiMail.Entry
-			g.src = Source{Source: "relayclients", File: pathOf(cfg.RelayClients), Line: e.Line, Rule: e.Text}
+			g.src = Source{Source: SourceRelayClients, File: pathOf(cfg.RelayClients), Line: e.Line, Rule: e.Text}
 			g.value, g.unknown = mc.IndiMail.Append, mc.IndiMail.AppendUnknown
 		} else {
-			g.src = Source{Source: "relayclients", File: pathOf(cfg.RelayClients), Line: mc.Entry.Line, Rule: mc.Entry.Text}
+			g.src = Source{Source: SourceRelayClients, File: pathOf(cfg.RelayClients), Line: mc.Entry.Line, Rule: mc.Entry.Text}
 			g.value = mc.Append
 		}
 		s.grant = g
@@ -399,7 +421,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		host = q.Host
 	}
 	md := cfg.RelayDomains.MatchHost(host)
-	std := Step{Phase: "connect", Number: 3, Step: "relaydomains", File: pathOf(cfg.RelayDomains), Detail: md.Reason}
+	std := Step{Phase: "connect", Number: 3, Step: StepRelayDomains, File: pathOf(cfg.RelayDomains), Detail: md.Reason}
 	if md.Entry != nil {
 		std.Line = md.Entry.Line
 	}
@@ -425,7 +447,7 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 		if hitD {
 			e := md.IndiMail.Entry
 			s.grant = &grant{step: idx, what: "relaydomains", value: md.IndiMail.Append, unknown: md.IndiMail.AppendUnknown,
-				src: Source{Source: "relaydomains", File: pathOf(cfg.RelayDomains), Line: e.Line, Rule: e.Text}}
+				src: Source{Source: SourceRelayDomains, File: pathOf(cfg.RelayDomains), Line: e.Line, Rule: e.Text}}
 		} else if s.grant != nil {
 			s.grant = nil
 		}
@@ -442,17 +464,43 @@ func (e *engine) clientLists(s *runState, w *warnings) {
 	idx = s.add(std)
 	if md.Matched {
 		s.grant = &grant{step: idx, what: "relaydomains", value: md.Append,
-			src: Source{Source: "relaydomains", File: pathOf(cfg.RelayDomains), Line: md.Entry.Line, Rule: md.Entry.Text}}
+			src: Source{Source: SourceRelayDomains, File: pathOf(cfg.RelayDomains), Line: md.Entry.Line, Rule: md.Entry.Text}}
 		if !q.HasHost {
 			w.add("relaydomains matched the host name \"unknown\": every client without a PTR name (or any client with tcpserver -H) matches it")
 		}
 	}
 }
 
+// relayClientOnly is notqmail's steps 2 to 5: RELAYCLIENT from the
+// environment is its only relay right; it has no relayclients,
+// relaydomains, relaymailfrom, SMTP AUTH or greeting-time refusals.
+func (e *engine) relayClientOnly(s *runState, w *warnings) {
+	st := Step{Phase: "connect", Number: 2, Step: StepRelayClient, Result: "unset", Detail: "RELAYCLIENT is not set"}
+	if v, ok := s.env["RELAYCLIENT"]; ok {
+		src := s.varSource("RELAYCLIENT")
+		if src.Source == SourceTCPSMTP {
+			st.File, st.Line = src.File, src.Line
+		}
+		st.Result, st.Matched = "set", true
+		st.Detail = fmt.Sprintf("RELAYCLIENT=%q: this client may relay to any domain", v)
+		if v != "" {
+			st.Detail += fmt.Sprintf("; %q is appended to every recipient", v)
+			w.add(fmt.Sprintf("RELAYCLIENT=%q is not empty: qmail-smtpd appends it to every recipient (x@example.com becomes x@example.com%s), which corrupts the addresses; write RELAYCLIENT=\"\"", v, v))
+		}
+		idx := s.add(st)
+		s.grant = &grant{src: src, value: v, step: idx, what: "RELAYCLIENT"}
+		return
+	}
+	s.add(st)
+	if e.q.HasAuth {
+		w.add("notqmail's qmail-smtpd has no SMTP AUTH: it answers AUTH with 502 unimplemented, and --auth changes nothing")
+	}
+}
+
 // auth is step 4: SMTP AUTH. Success sets relayclient to "" whatever it was.
 func (e *engine) auth(s *runState) {
 	q := e.q
-	st := Step{Phase: "auth", Number: 4, Step: "AUTH"}
+	st := Step{Phase: "auth", Number: 4, Step: StepAuth}
 	switch {
 	case !q.HasAuth:
 		st.Result, st.Detail = "none", "the client does not authenticate (no --auth)"
@@ -468,7 +516,7 @@ func (e *engine) auth(s *runState) {
 			st.Detail += fmt.Sprintf(", replacing %q from %s", s.grant.value, s.grant.what)
 		}
 		idx := s.add(st)
-		s.grant = &grant{step: idx, what: "SMTP AUTH", src: Source{Source: "auth", Rule: "AUTH " + q.Auth}}
+		s.grant = &grant{step: idx, what: "SMTP AUTH", src: Source{Source: SourceAuth, Rule: "AUTH " + q.Auth}}
 		return
 	}
 	s.add(st)
@@ -479,9 +527,9 @@ func (e *engine) auth(s *runState) {
 func (e *engine) mail(s *runState, w *warnings) error {
 	cfg := e.cfg
 	if v, ok := s.env["REQUIREAUTH"]; ok && !s.authd {
-		idx := s.add(Step{Phase: "mail", Number: 5, Step: "REQUIREAUTH", Result: "refuse", Matched: true,
-			Detail: fmt.Sprintf("REQUIREAUTH=%q is set and the client has not authenticated: MAIL FROM is refused, and every RCPT TO then gets 503 MAIL first", v)})
-		s.refusal = &refusal{reply: ReplyAuthReq, src: Source{Source: "environment", Rule: "REQUIREAUTH=" + strconv.Quote(v)}, step: idx}
+		idx := s.add(Step{Phase: "mail", Number: 5, Step: StepRequireAuth, Result: "refuse", Matched: true,
+			Detail: fmt.Sprintf("REQUIREAUTH=%q is set and the client has not authenticated: MAIL FROM is refused with %s, and every RCPT TO then gets 503 MAIL first", v, ReplyAuthReq)})
+		s.refusal = &refusal{reply: ReplyMailFirst, src: Source{Source: SourceEnvironment, Rule: "REQUIREAUTH=" + strconv.Quote(v)}, step: idx}
 		return nil
 	}
 	cdbPath := joinPath(cfg.ControlDir, "relaymailfrom.cdb")
@@ -493,33 +541,25 @@ func (e *engine) mail(s *runState, w *warnings) error {
 	}
 	if s.grant != nil {
 		skip := fmt.Sprintf("not read: %s already lets this client relay", s.grant.what)
-		s.add(Step{Phase: "mail", Number: 5, Step: "relaymailfrom", File: txtPath, Result: "skipped", Detail: skip})
+		s.add(Step{Phase: "mail", Number: 5, Step: StepRelayMailFrom, File: txtPath, Result: "skipped", Detail: skip})
 		return nil
 	}
 	a := control.LowerASCII(e.from.Addr)
 	// relaymailfrom.cdb: the full lower-cased address only.
 	if cfg.RelayMailFromCDB != nil {
-		st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom.cdb", File: cdbPath}
-		hit := false
-		if a != "" {
-			_, ok, err := cfg.RelayMailFromCDB.Get([]byte(a))
-			if err != nil {
-				return fmt.Errorf("look up %q in %s: %w", a, cdbPath, err)
-			}
-			hit = ok
+		st := Step{Phase: "mail", Number: 5, Step: StepRelayMailFromCDB, File: cdbPath}
+		hit, domainKey, err := control.LookupSenderCDB(cfg.RelayMailFromCDB, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cdbPath, err)
 		}
-		if at := strings.LastIndexByte(a, '@'); at >= 0 {
-			if _, ok, err := cfg.RelayMailFromCDB.Get([]byte(a[at:])); err != nil {
-				return fmt.Errorf("look up %q in %s: %w", a[at:], cdbPath, err)
-			} else if ok && !hit {
-				w.add(fmt.Sprintf("%s has the key %s, but IndiMail looks up only the full address in the cdb, so that key never matches (only a line in the text relaymailfrom can)", cdbPath, a[at:]))
-			}
+		if domainKey {
+			w.add(fmt.Sprintf("%s has the key %s, but IndiMail looks up only the full address in the cdb, so that key never matches (only a line in the text relaymailfrom can)", cdbPath, a[strings.LastIndexByte(a, '@'):]))
 		}
 		if hit {
 			st.Result, st.Matched = "match", true
 			st.Detail = fmt.Sprintf("has the key %q: relaying allowed for the rest of the session", a)
 			idx := s.add(st)
-			s.grant = &grant{step: idx, what: "relaymailfrom.cdb", src: Source{Source: "relaymailfrom.cdb", File: cdbPath, Rule: a}}
+			s.grant = &grant{step: idx, what: "relaymailfrom.cdb", src: Source{Source: SourceRelayMailFromCDB, File: cdbPath, Rule: a}}
 			w.add("relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session, across RSET and later MAIL FROMs")
 			return nil
 		}
@@ -527,7 +567,7 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		st.Detail = fmt.Sprintf("has no key %q (the cdb is looked up with the full lower-cased address only)", a)
 		s.add(st)
 	}
-	st := Step{Phase: "mail", Number: 5, Step: "relaymailfrom", File: txtPath}
+	st := Step{Phase: "mail", Number: 5, Step: StepRelayMailFrom, File: txtPath}
 	if cfg.RelayMailFrom == nil {
 		st.Result, st.Detail = "missing", "relaymailfrom does not exist"
 		if cfg.RelayMailFromCDB != nil {
@@ -536,38 +576,87 @@ func (e *engine) mail(s *runState, w *warnings) error {
 		s.add(st)
 		return nil
 	}
-	r := matchSenderText(cfg.RelayMailFrom, a)
-	h := r.doc
+	r := control.MatchSenderText(cfg.RelayMailFrom.Data, a)
+	h := r.Doc
 	if s.actual {
-		h = r.real
+		h = r.Real
 	}
-	if r.crLines > 0 && r.doc != r.real {
-		w.add(fmt.Sprintf("%s has %d line(s) ending in \"\\r\" (CRLF): IndiMail keeps the \"\\r\" in the line, so they never match; convert the file with dos2unix", txtPath, r.crLines))
+	if r.CRLines > 0 && r.Doc != r.Real {
+		w.add(fmt.Sprintf("%s has %d line(s) ending in \"\\r\" (CRLF): IndiMail keeps the \"\\r\" in the line, so they never match; convert the file with dos2unix", txtPath, r.CRLines))
 	}
-	st.Line = h.line
+	st.Line = h.Line
 	switch {
-	case h.line == 0:
+	case h.Line == 0:
 		st.Result = "no match"
-		st.Detail = fmt.Sprintf("no line for %s and no pattern matches", strings.Join(probeNames(r.probes), ", "))
-	case h.matched:
+		st.Detail = fmt.Sprintf("no line for %s and no pattern matches", strings.Join(probeNames(r.Probes), ", "))
+	case h.Matched:
 		st.Result, st.Matched = "match", true
-		st.Detail = h.describe(txtPath, a) + ": relaying allowed for the rest of the session"
+		st.Detail = h.Describe(a) + ": relaying allowed for the rest of the session"
 	default:
 		st.Result, st.Matched = "negated", true
-		st.Detail = h.describe(txtPath, a)
+		st.Detail = h.Describe(a)
 	}
-	if a != e.from.Addr && h.line > 0 {
+	if a != e.from.Addr && h.Line > 0 {
 		st.Detail += fmt.Sprintf(" (IndiMail lower-cases the sender to %s)", a)
 	}
 	idx := s.add(st)
-	if r.overridden != nil && h.matched {
-		w.add(fmt.Sprintf("%s line %d %q would refuse this sender, but the exact-address and @domain lines are checked before patterns", txtPath, r.overridden.line, r.overridden.text))
+	if r.Overridden != nil && h.Matched {
+		w.add(fmt.Sprintf("%s line %d %q would refuse this sender, but the exact-address and @domain lines are checked before patterns", txtPath, r.Overridden.Line, r.Overridden.Text))
 	}
-	if h.matched {
-		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: "relaymailfrom", File: txtPath, Line: h.line, Rule: h.text}}
+	if h.Matched {
+		s.grant = &grant{step: idx, what: "relaymailfrom", src: Source{Source: SourceRelayMailFrom, File: txtPath, Line: h.Line, Rule: h.Text}}
 		w.add("relaymailfrom trusts the MAIL FROM, which anyone can forge; the grant lasts for the rest of the SMTP session, across RSET and later MAIL FROMs")
 	}
 	return nil
+}
+
+// localIPHost rewrites user@[ip], where ip is one of the server's own
+// addresses, to user@LocalIPHost, as both servers' addrparse do before any
+// other check and before queueing.
+func localIPHost(cfg *Config, a Address) Address {
+	if cfg.LocalIPHost == "" || !a.HasAt || len(a.Domain) < 3 || a.Domain[0] != '[' {
+		return a
+	}
+	ip, ok := scanBracketIPv4(a.Domain)
+	if !ok {
+		return a
+	}
+	me := ip == "0.0.0.0"
+	for _, l := range cfg.LocalIPs {
+		me = me || l == ip
+	}
+	if !me {
+		return a
+	}
+	a.Notes = append(a.Notes, fmt.Sprintf("[%s] is one of this server's addresses: qmail-smtpd rewrites the domain to %s (control/localiphost, else control/me)", ip, cfg.LocalIPHost))
+	a.Domain = cfg.LocalIPHost
+	a.Addr = a.Local + "@" + a.Domain
+	return a
+}
+
+// scanBracketIPv4 reads "[a.b.c.d]" as qmail's ip_scanbracket does: four
+// decimal numbers, each kept in a byte (so 256 reads as 0), and nothing
+// after the "]".
+func scanBracketIPv4(d string) (string, bool) {
+	if len(d) < 2 || d[0] != '[' || d[len(d)-1] != ']' {
+		return "", false
+	}
+	parts := strings.Split(d[1:len(d)-1], ".")
+	if len(parts) != 4 {
+		return "", false
+	}
+	var out []string
+	for _, p := range parts {
+		if p == "" || !isDigits(p) {
+			return "", false
+		}
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return "", false
+		}
+		out = append(out, strconv.FormatUint(n&0xff, 10))
+	}
+	return strings.Join(out, "."), true
 }
 
 // rcpt decides one recipient: steps 6 to 9.
@@ -592,14 +681,17 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		trace = append(trace, st)
 		return len(trace) - 1
 	}
-	// Step 6: relay probes.
-	if c, bad := relayProbe(a); bad {
-		idx := add(Step{Number: 6, Step: "relay probe", Result: "refuse", Matched: true,
+	// Step 6: relay probes (IndiMail only).
+	if e.notqmail() {
+	} else if c, bad := relayProbe(a); bad {
+		idx := add(Step{Number: 6, Step: StepRelayProbe, Result: "refuse", Matched: true,
 			Detail: fmt.Sprintf("the local part %q contains %q: qmail-smtpd refuses @, %% and ! before the last @ with 550, even for clients that may relay", a.Local, string(c))})
 		v.QueuedAs = ""
-		return finish(ReplyNoRelay, Source{Source: "relay probe", Rule: fmt.Sprintf("%q in the local part", string(c))}, idx)
+		return finish(ReplyNoRelay, Source{Source: SourceRelayProbe, Rule: fmt.Sprintf("%q in the local part", string(c))}, idx)
 	}
-	add(Step{Number: 6, Step: "relay probe", Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
+	if !e.notqmail() {
+		add(Step{Number: 6, Step: StepRelayProbe, Result: "pass", Detail: fmt.Sprintf("the local part %q has no @, %% or !", a.Local)})
+	}
 
 	// Step 7: local or remote.
 	local, localSrc, localIdx, err := e.local(s, a, &v, add)
@@ -607,13 +699,13 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		return v, err
 	}
 	v.Local = local
-	bounce := func() bool { return e.from.Null() && accepted >= 1 }
+	bounce := func() bool { return e.from.Null() && accepted >= 1 && !e.notqmail() }
 	accept := func(src Source, idx int, g *grant) (verdict, error) {
 		if bounce() {
-			i := add(Step{Number: 9, Step: "bounce", Result: "refuse", Matched: true,
+			i := add(Step{Number: 9, Step: StepBounce, Result: "refuse", Matched: true,
 				Detail: "the null sender <> (a bounce) may have only one recipient, and one was already accepted"})
 			v.QueuedAs = ""
-			return finish(ReplyBounce, Source{Source: "bounce", Rule: "MAIL FROM:<>"}, i)
+			return finish(ReplyBounce, Source{Source: SourceBounce, Rule: "MAIL FROM:<>"}, i)
 		}
 		v.Accepted = true
 		if g != nil {
@@ -623,6 +715,12 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 			if g.unknown {
 				v.QueuedAs = a.Addr
 			}
+		}
+		if s.actual {
+			// IndiMail's address_match lower-cases addr in place
+			// (case_lowerb), after RELAYCLIENT was appended: the whole
+			// recipient is queued in lower case.
+			v.QueuedAs = control.LowerASCII(v.QueuedAs)
 		}
 		return finish(ReplyOK, src, idx)
 	}
@@ -634,7 +732,7 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		case g.value != "":
 			detail += fmt.Sprintf("; queued as %q (RELAYCLIENT %q appended)", a.Addr+g.value, g.value)
 		}
-		add(Step{Number: 7, Step: "accept", Result: "relay", Matched: true, Detail: detail})
+		add(Step{Number: 7, Step: StepAccept, Result: "relay", Matched: true, Detail: detail})
 		idx := g.step
 		if idx < 0 {
 			idx = len(trace) - 1
@@ -651,9 +749,9 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 		return res, err
 	}
 
-	// Step 8: the relay table (POP/IMAP-before-SMTP).
-	if vv, ok := s.env["CHECKRELAY"]; ok {
-		st := Step{Number: 8, Step: "relay table", Result: "no match"}
+	// Step 8: the relay table (POP/IMAP-before-SMTP; IndiMail only).
+	if vv, ok := s.env["CHECKRELAY"]; ok && !e.notqmail() {
+		st := Step{Number: 8, Step: StepRelayTable, Result: "no match"}
 		if cfg.RelayTable == nil {
 			st.Result = "unknown"
 			st.Detail = "CHECKRELAY is set, but no relay table is reachable"
@@ -684,27 +782,29 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 				st.Result, st.Matched = "match", true
 				idx := add(st)
 				// pop_bef_smtp sets relayclient and authenticated.
-				s.grant = &grant{step: -1, what: fmt.Sprintf("the relay table (at RCPT #%d)", n+1), src: Source{Source: "relay table", Rule: fmt.Sprintf("%s from %s", e.from.Addr, e.q.IP)}}
+				s.grant = &grant{step: -1, what: fmt.Sprintf("the relay table (at RCPT #%d)", n+1), src: Source{Source: SourceRelayTable, Rule: fmt.Sprintf("%s from %s", e.from.Addr, e.q.IP)}}
 				v.warn.add("the relay table grant lasts for the rest of the SMTP session, for any sender")
 				return accept(s.grant.src, idx, s.grant)
 			}
 			add(st)
 		}
 	} else {
-		add(Step{Number: 8, Step: "relay table", Result: "skipped", Detail: "CHECKRELAY is not set"})
+		add(Step{Number: 8, Step: StepRelayTable, Result: "skipped", Detail: "CHECKRELAY is not set"})
 	}
 
 	// Step 9: refuse.
 	reply := ReplyNoGateway
 	why := "not local, and nothing lets this client relay"
-	if s.authd {
+	if e.notqmail() {
+		reply = ReplyNoRcptHosts
+	} else if s.authd {
 		reply = noGatewayAuth(e.q.Auth)
 		why += fmt.Sprintf(" (%s authenticated without relay rights)", e.q.Auth)
 	}
-	idx := add(Step{Number: 9, Step: "refuse", Result: "refuse", Matched: true, Detail: why})
+	idx := add(Step{Number: 9, Step: StepRefuse, Result: "refuse", Matched: true, Detail: why})
 	v.QueuedAs = ""
-	src := Source{Source: "rcpthosts", File: pathOf(cfg.RcptHosts), Rule: ""}
-	if strings.HasPrefix(localSrc.Source, "AUTH_ALL") {
+	src := Source{Source: SourceRcptHosts, File: pathOf(cfg.RcptHosts), Rule: ""}
+	if localSrc.Source == SourceAuthAll {
 		src = localSrc
 	}
 	return finish(reply, src, idx)
@@ -713,54 +813,31 @@ func (e *engine) rcpt(ctx context.Context, s *runState, n int, a Address, accept
 // local is step 7: rcpthosts, then morercpthosts.cdb.
 func (e *engine) local(s *runState, a Address, v *verdict, add func(Step) int) (bool, Source, int, error) {
 	cfg := e.cfg
-	if x, ok := s.env["AUTH_ALL"]; ok {
-		idx := add(Step{Number: 7, Step: "rcpthosts", Result: "skipped",
+	if x, ok := s.env["AUTH_ALL"]; ok && !e.notqmail() {
+		idx := add(Step{Number: 7, Step: StepRcptHosts, Result: "skipped",
 			Detail: fmt.Sprintf("AUTH_ALL=%q is set: every recipient, local ones included, needs relay rights", x)})
-		return false, Source{Source: "AUTH_ALL", Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil
+		return false, Source{Source: SourceAuthAll, Rule: "AUTH_ALL=" + strconv.Quote(x)}, idx, nil
 	}
-	m, err := control.MatchRcptHost(cfg.RcptHosts, nil, a.Addr)
+	m, err := control.MatchRcptHost(cfg.RcptHosts, cfg.MoreRcptHostsCDB, a.Addr)
 	if err != nil {
-		return false, Source{}, 0, err
+		return false, Source{}, 0, fmt.Errorf("%s: %w", cfg.ControlDir, err)
 	}
 	rh := pathOf(cfg.RcptHosts)
 	if rh == "" {
 		rh = joinPath(cfg.ControlDir, "rcpthosts")
 	}
-	st := Step{Number: 7, Step: "rcpthosts", File: rh, Detail: m.Reason}
+	st := Step{Number: 7, Step: StepRcptHosts, File: rh, Detail: m.Reason}
 	doc, real := m.Matched, m.IndiMail.Matched
-	src := Source{Source: "rcpthosts", File: rh}
-	if m.Entry != nil {
+	src := Source{Source: SourceRcptHosts, File: rh}
+	switch {
+	case m.Entry != nil:
 		st.Line, src.Line, src.Rule = m.Entry.Line, m.Entry.Line, m.Entry.Text
-	}
-	exists := cfg.RcptHosts != nil && cfg.RcptHosts.Exists
-	byCDB := false // morercpthosts.cdb made the domain local
-	if exists && a.HasAt && (!doc || !real) && cfg.MoreRcptHostsCDB != nil {
+	case m.Source == control.MoreRcptHosts.CDBName():
 		more := joinPath(cfg.ControlDir, "morercpthosts.cdb")
-		hit := ""
-		probes := control.DomainProbes(control.LowerASCII(a.Domain))
-		for _, p := range probes {
-			_, ok, err := cfg.MoreRcptHostsCDB.Get([]byte(p))
-			if err != nil {
-				return false, Source{}, 0, fmt.Errorf("look up %q in %s: %w", p, more, err)
-			}
-			if ok {
-				hit = p
-				break
-			}
-		}
-		if hit != "" {
-			real, byCDB = true, true
-			if !doc {
-				doc = true
-				st.File, st.Line = more, 0
-				st.Detail = fmt.Sprintf("morercpthosts.cdb has the key %s for %s", hit, control.LowerASCII(a.Domain))
-				src = Source{Source: "morercpthosts.cdb", File: more, Rule: hit}
-			}
-		} else if !doc {
-			st.Detail += "; nor has morercpthosts.cdb"
-		}
+		st.File = more
+		src = Source{Source: SourceMoreRcptHosts, File: more, Rule: m.Probe}
 	}
-	if !byCDB {
+	if m.Source != control.MoreRcptHosts.CDBName() {
 		// rcpthosts' warnings say a domain is treated as remote; moot when
 		// morercpthosts.cdb has it.
 		for _, w := range m.Warnings {

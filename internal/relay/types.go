@@ -16,15 +16,51 @@ const (
 	ReplyBounce    = "553 sorry, bounce messages should have a single envelope recipient (#5.7.1)"
 	ReplyAuthReq   = "530 authentication required (#5.7.1)"
 	ReplyTableErr  = "451 Sorry, I got a temporary database error (#4.3.2)"
+	// ReplyBadSequence answers every command after a SHUTDOWN greeting.
+	ReplyBadSequence = "503 bad sequence of commands (#5.3.2)"
+	// ReplyMailFirst answers RCPT when MAIL FROM was refused.
+	ReplyMailFirst = "503 MAIL first (#5.5.1)"
 	// ReplyDropped stands for the absence of any reply: tcpserver closes
 	// the connection before qmail-smtpd starts.
 	ReplyDropped = "(no reply: tcpserver closes the connection before the greeting)"
 )
 
+// ReplyNoRcptHosts is notqmail's (and netqmail's) refusal of a recipient
+// that is not local for a client without RELAYCLIENT (qmail-smtpd.c
+// err_nogateway).
+const ReplyNoRcptHosts = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"
+
+// MTA names the qmail-smtpd whose behaviour the engine models.
+type MTA string
+
+// The servers the engine models.
+const (
+	// MTAIndiMail is IndiMail's qmail-smtpd (smtpd.c): relayclients,
+	// relaydomains, relaymailfrom, AUTH, the relay table and the
+	// greeting-time refusals.
+	MTAIndiMail MTA = "indimail"
+	// MTANotqmail is notqmail's qmail-smtpd, which netqmail 1.06 and
+	// Life with qmail installs share: only RELAYCLIENT, rcpthosts and
+	// morercpthosts.cdb decide.
+	MTANotqmail MTA = "notqmail"
+)
+
+// ParseMTA reads an --mta value; netqmail and lwq are notqmail.
+func ParseMTA(s string) (MTA, bool) {
+	switch s {
+	case "indimail":
+		return MTAIndiMail, true
+	case "notqmail", "netqmail", "lwq", "qmail":
+		return MTANotqmail, true
+	}
+	return "", false
+}
+
 // noGatewayAuth is err_nogateway's reply for an authenticated client
-// without relay rights: IndiMail inserts ", auth <user> " before the code.
+// without relay rights: IndiMail appends ", auth <user>" before the code
+// (smtpd.c err_nogateway).
 func noGatewayAuth(user string) string {
-	return "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication , auth <" + user + "> #5.7.1"
+	return "553 sorry, that domain isn't allowed to be relayed thru this MTA without authentication, auth <" + user + "> #5.7.1"
 }
 
 // CDB is a cdb lookup (*cdb.Reader is one); nil means the cdb does not exist.
@@ -70,6 +106,16 @@ type Config struct {
 	MoreRcptHostsCDB CDB
 	ControlDir       string // for the paths of the cdbs in decided_by
 
+	// MTA is the server modelled; empty means IndiMail.
+	MTA MTA
+	// LocalIPHost is what qmail-smtpd writes for the domain of an address
+	// user@[ip] when ip is one of LocalIPs: control/localiphost, else
+	// control/me; "" when both are missing (no rewrite).
+	LocalIPHost string
+	// LocalIPs are the server's own IPv4 addresses (qmail's ipme: every
+	// interface's address; 0.0.0.0 is always one).
+	LocalIPs []string
+
 	// RelayTable answers CHECKRELAY; nil when no relay table is reachable.
 	RelayTable RelayTableFunc
 	// RelayTableNote says why RelayTable is nil, for the trace.
@@ -114,27 +160,70 @@ func (e *InputError) Unwrap() error { return e.Err }
 // "relayclients", "auth", "rcpthosts", ...) and, where a file did, its path,
 // line and the line's text.
 type Source struct {
-	Source string `json:"source"`
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Rule   string `json:"rule"`
+	Source SourceKind `json:"source"`
+	File   string     `json:"file"`
+	Line   int        `json:"line"`
+	Rule   string     `json:"rule"`
 }
+
+// SourceKind names what decided a verdict (Source.Source).
+type SourceKind string
+
+// The sources of a verdict.
+const (
+	SourceTCPServer        SourceKind = "tcpserver" // no rules cdb: every connection dropped
+	SourceTCPSMTP          SourceKind = "tcp.smtp"
+	SourceEnvironment      SourceKind = "environment" // the run script's variables or --env
+	SourceRelayClients     SourceKind = "relayclients"
+	SourceRelayDomains     SourceKind = "relaydomains"
+	SourceAuth             SourceKind = "auth"
+	SourceRelayMailFromCDB SourceKind = "relaymailfrom.cdb"
+	SourceRelayMailFrom    SourceKind = "relaymailfrom"
+	SourceRelayProbe       SourceKind = "relay probe"
+	SourceRcptHosts        SourceKind = "rcpthosts"
+	SourceMoreRcptHosts    SourceKind = "morercpthosts.cdb"
+	SourceAuthAll          SourceKind = "AUTH_ALL"
+	SourceRelayTable       SourceKind = "relay table"
+	SourceBounce           SourceKind = "bounce"
+)
+
+// StepKind names a step of the decision (Step.Step).
+type StepKind string
+
+// The steps, in the order qmail-smtpd takes them.
+const (
+	StepTCPServer        StepKind = "tcpserver"
+	StepGreeting         StepKind = "greeting"
+	StepRelayClient      StepKind = "RELAYCLIENT"
+	StepRelayClients     StepKind = "relayclients"
+	StepRelayDomains     StepKind = "relaydomains"
+	StepAuth             StepKind = "AUTH"
+	StepRequireAuth      StepKind = "REQUIREAUTH"
+	StepRelayMailFromCDB StepKind = "relaymailfrom.cdb"
+	StepRelayMailFrom    StepKind = "relaymailfrom"
+	StepRelayProbe       StepKind = "relay probe"
+	StepRcptHosts        StepKind = "rcpthosts"
+	StepAccept           StepKind = "accept"
+	StepRelayTable       StepKind = "relay table"
+	StepBounce           StepKind = "bounce"
+	StepRefuse           StepKind = "refuse"
+)
 
 // Step is one step of the decision, matched or not, with why.
 type Step struct {
-	Phase    string `json:"phase"`  // connect, auth, mail, rcpt
-	Number   int    `json:"number"` // the step of spec §2 (1-9)
-	Step     string `json:"step"`   // tcpserver, RELAYCLIENT, relayclients, ...
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Result   string `json:"result"`
-	Detail   string `json:"detail"`
-	Matched  bool   `json:"matched"`
-	Decisive bool   `json:"decisive"`
+	Phase    string   `json:"phase"`  // connect, auth, mail, rcpt
+	Number   int      `json:"number"` // the step of spec §2 (1-9)
+	Step     StepKind `json:"step"`   // tcpserver, RELAYCLIENT, relayclients, ...
+	File     string   `json:"file"`
+	Line     int      `json:"line,omitempty"`
+	Result   string   `json:"result"`
+	Detail   string   `json:"detail"`
+	Matched  bool     `json:"matched"`
+	Decisive bool     `json:"decisive"`
 }
 
-// Outcome is what IndiMail's code does with a recipient when that differs
-// from the documented verdict.
+// Outcome is what happens to a recipient: Verdict.Documented is the one
+// IndiMail's documentation promises where its code does otherwise.
 type Outcome struct {
 	Accepted bool   `json:"accepted"`
 	Relaying bool   `json:"relaying"`
@@ -153,14 +242,16 @@ type Verdict struct {
 	Reply     string  `json:"reply"`
 	DecidedBy Source  `json:"decided_by"`
 	// QueuedAs is the recipient as qmail-smtpd queues it: with the relay
-	// client string appended when relaying.
-	QueuedAs string `json:"queued_as"`
+	// client string appended when relaying. QueuedUnknown: IndiMail
+	// appends bytes past QueuedAs that cannot be predicted.
+	QueuedAs      string `json:"queued_as"`
+	QueuedUnknown bool   `json:"queued_unknown,omitempty"`
 	// Trace is every step, the session's (connect, AUTH, MAIL) first.
 	Trace    []Step   `json:"trace"`
 	Warnings []string `json:"warnings"`
-	// IndiMail is set when IndiMail's code decides differently from the
-	// documented semantics.
-	IndiMail *Outcome `json:"indimail,omitempty"`
+	// Documented is set when IndiMail's documentation promises another
+	// outcome than its code gives; the verdict follows the code.
+	Documented *Outcome `json:"documented,omitempty"`
 }
 
 // Result is the decision for a whole session.
@@ -173,6 +264,11 @@ type Result struct {
 	Recipients []Verdict `json:"recipients"`
 	// Warnings are every warning of the session, without duplicates.
 	Warnings []string `json:"warnings"`
+}
+
+// Actual is the verdict's outcome: what the modelled server's code does.
+func (v *Verdict) Actual() Outcome {
+	return Outcome{Accepted: v.Accepted, Relaying: v.Relaying, Reply: v.Reply, QueuedAs: v.QueuedAs, QueuedUnknown: v.QueuedUnknown}
 }
 
 // Accepted reports whether every recipient is accepted.
@@ -194,4 +290,11 @@ func (r *Result) Deciding() *Verdict {
 		}
 	}
 	return &r.Recipients[0]
+}
+
+// TextFile is a control file's content, handed to the engine so that it
+// does no I/O itself; nil means the file does not exist.
+type TextFile struct {
+	Path string
+	Data []byte
 }

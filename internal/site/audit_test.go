@@ -163,3 +163,41 @@ func TestAudit(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditLocalIP: the findings the live suite showed matter (issue 10
+// item 5): rcpthosts lines that look invalid but still match, a literal
+// line of the server's own address that never matches, and where
+// user@[own ip] goes when localiphost is missing.
+func TestAuditLocalIP(t *testing.T) {
+	fs := map[string]string{
+		"tcp/tcp.smtp":      ":allow\n",
+		"control/rcpthosts": "[127.0.0.1]\ntrail.example.\nunder_score.example\n[192.0.2.1]\n",
+		"control/me":        "me.example\n",
+	}
+	f := auditDir(t, fs, []string{"tcp/tcp.smtp"}, nil, nil, nil)
+	find := func(check string, line int, sub string) {
+		t.Helper()
+		for _, x := range f {
+			if x.Check == check && x.Line == line && strings.Contains(x.Msg, sub) {
+				return
+			}
+		}
+		t.Errorf("no %s finding at line %d with %q in %+v", check, line, sub, f)
+	}
+	find("rcpthosts-literal", 1, "rewrites user@[127.0.0.1] to user@me.example")
+	find("rcpthosts", 2, "only for recipients written with the dot")
+	find("rcpthosts", 3, "still matches this line literally")
+	find("localiphost-not-local", 0, "control/localiphost is missing")
+	for _, x := range f {
+		if x.Line == 4 {
+			t.Errorf("a foreign literal is a plain domain: %+v", x)
+		}
+	}
+	// With me.example in rcpthosts, the rewrite lands on a local domain.
+	fs["control/rcpthosts"] = "me.example\n"
+	for _, x := range auditDir(t, fs, []string{"tcp/tcp.smtp"}, nil, nil, nil) {
+		if strings.HasPrefix(x.Check, "localiphost") || x.Check == "rcpthosts-literal" {
+			t.Errorf("unexpected %+v", x)
+		}
+	}
+}

@@ -181,7 +181,11 @@ func (c *Config) LoadAudit(probe func() error) (*relay.AuditInput, error) {
 	if c.Service != nil {
 		in.NoHostLookup = c.Service.NoHostLookup
 	}
+	in.LocalIPs = relay.HostIPv4s()
 	var err error
+	if in.LocalIPHost, in.LocalIPHostFrom, err = relay.ReadLocalIPHost(c.ControlDir); err != nil {
+		return nil, err
+	}
 	if in.TCPFacts, err = stat(c.RulesSource); err != nil {
 		return nil, err
 	}

@@ -46,8 +46,10 @@ type Service struct {
 	// order (rblsmtpd, fixcrio, recordio, envdir, softlimit, setuidgid...).
 	Chain []Program `json:"chain"`
 	// SMTPD is the qmail-smtpd program; empty when the chain does not reach
-	// it.
-	SMTPD string `json:"smtpd"`
+	// it. SMTPDArgs are its arguments (IndiMail's AUTH: hostname,
+	// checkpassword program, subprogram).
+	SMTPD     string   `json:"smtpd"`
+	SMTPDArgs []string `json:"smtpd_args,omitempty"`
 	// Env is the environment the envdir(s) of the run script give
 	// qmail-smtpd; EnvDir is the first envdir's path. Unset lists the
 	// names an empty envdir file removes.
@@ -368,7 +370,7 @@ func (r *runReader) chain(args []string) (bool, error) {
 		var rest []string
 		switch {
 		case strings.Contains(prog, "qmail-smtpd") || strings.Contains(prog, "qmail_smtpd"):
-			s.SMTPD = args[0]
+			s.SMTPD, s.SMTPDArgs = args[0], args[1:]
 			return true, nil
 		case prog == "rblsmtpd" || prog == "rblsmtpd.so":
 			p.Name = "rblsmtpd"

@@ -1,17 +1,15 @@
-package relay
+package control
 
 import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/qmailctl/qmailctl/internal/control"
 )
 
-// TestMatchSenderTextAgreesWithControl compares the one-pass matcher with
-// control.MatchSender (the reference model of IndiMail's wildmat_match) on
+// TestMatchSenderTextAgreesWithReference compares the one-pass matcher with
+// matchSenderRef (the reference model of IndiMail's wildmat_match) on
 // random relaymailfrom files and senders.
-func TestMatchSenderTextAgreesWithControl(t *testing.T) {
+func TestMatchSenderTextAgreesWithReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	users := []string{"joe", "ann", "Boss", "x"}
 	domains := []string{"example.com", "sub.example.com", "Example.org", "b.net"}
@@ -51,27 +49,50 @@ func TestMatchSenderTextAgreesWithControl(t *testing.T) {
 			b.WriteString("\n")
 		}
 		src := b.String()
-		f, _, err := control.Parse(control.RelayMailFrom, "rmf", []byte(src))
+		f, _, err := Parse(RelayMailFrom, "rmf", []byte(src))
 		if err != nil {
 			t.Fatalf("generated an invalid file: %v\n%s", err, src)
 		}
 		sender := users[rng.IntN(len(users))] + "@" + domains[rng.IntN(len(domains))]
-		want, err := control.MatchSender(f, nil, sender)
+		want, err := matchSenderRef(f, nil, sender)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := matchSenderText(&TextFile{Data: []byte(src)}, control.LowerASCII(sender))
+		got := MatchSenderText([]byte(src), LowerASCII(sender))
 		wantLine := 0
 		if want.Entry != nil {
 			wantLine = want.Entry.Line
 		}
-		if got.doc.matched != want.Matched || got.doc.line != wantLine {
+		if got.Doc.Matched != want.Matched || got.Doc.Line != wantLine {
 			t.Fatalf("sender %s: got matched %v line %d, control %v line %d (%s) in:\n%q",
-				sender, got.doc.matched, got.doc.line, want.Matched, wantLine, want.Reason, src)
+				sender, got.Doc.Matched, got.Doc.Line, want.Matched, wantLine, want.Reason, src)
 		}
-		if got.real.matched != want.IndiMail.Matched {
+		if got.Real.Matched != want.IndiMail.Matched {
 			t.Fatalf("sender %s: IndiMail's reading: got matched %v, control %v in:\n%q",
-				sender, got.real.matched, want.IndiMail.Matched, src)
+				sender, got.Real.Matched, want.IndiMail.Matched, src)
+		}
+	}
+}
+
+// memGetter is a cdb lookup over a set of keys.
+type memGetter map[string]bool
+
+func (m memGetter) Get(k []byte) ([]byte, bool, error) { return nil, m[string(k)], nil }
+
+func TestLookupSenderCDB(t *testing.T) {
+	db := memGetter{"joe@example.com": true, "@example.org": true}
+	for _, c := range []struct {
+		a              string
+		hit, domainKey bool
+	}{
+		{"joe@example.com", true, false},
+		{"ann@example.com", false, false},
+		{"ann@example.org", false, true}, // IndiMail never looks up @domain in the cdb
+		{"", false, false},
+	} {
+		hit, dk, err := LookupSenderCDB(db, c.a)
+		if err != nil || hit != c.hit || dk != c.domainKey {
+			t.Errorf("LookupSenderCDB(%q) = %v %v %v; want %v %v", c.a, hit, dk, err, c.hit, c.domainKey)
 		}
 	}
 }

@@ -1,56 +1,47 @@
-package relay
+package control
 
 import (
 	"bytes"
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/qmailctl/qmailctl/internal/control"
 )
 
-// TextFile is a control file's content, handed to the engine so that it
-// does no I/O itself; nil means the file does not exist.
-type TextFile struct {
-	Path string
-	Data []byte
-}
-
-// senderHit is the relaymailfrom line that decided, for one reading of the
+// SenderHit is the relaymailfrom line that decided, for one reading of the
 // file (as documented, or as IndiMail's code reads it).
-type senderHit struct {
-	matched bool
-	line    int
-	text    string
-	how     string // "address", "domain", "pattern", "negation"
+type SenderHit struct {
+	Matched bool
+	Line    int // 0: no line decided
+	Text    string
+	How     string // "address", "domain", "pattern", "negation"
 }
 
-// senderResult is the text-file part of relaymailfrom for one sender.
-type senderResult struct {
-	doc, real  senderHit
-	probes     []string
-	overridden *senderHit // a negation that the address or @domain step made moot
-	crLines    int        // lines ending in "\r", which IndiMail never matches
+// SenderText is the text-file part of relaymailfrom for one sender.
+type SenderText struct {
+	Doc, Real  SenderHit // the documented reading, and IndiMail's code's
+	Probes     []string
+	Overridden *SenderHit // a negation that the address or @domain step made moot
+	CRLines    int        // lines ending in "\r", which IndiMail never matches
 }
 
-// matchSenderText runs IndiMail's wildmat_match (QREGEX unset) over the
+// MatchSenderText is the relaymailfrom matcher the relay engine uses: it
+// runs IndiMail's wildmat_match (QREGEX unset) over the
 // relaymailfrom text for the lower-cased sender a, in one pass without
 // allocating per line: an exact line (case-insensitive) wins, then @domain
 // taken from the last @, then the wildmat patterns, where the last matching
 // line decides and "!" negates. Lines that can match neither way (no
 // pattern byte and the wrong length) are skipped without a comparison. The documented reading ignores a trailing
 // "\r"; IndiMail's code keeps it, so such lines never match there.
-func matchSenderText(f *TextFile, a string) senderResult {
-	var r senderResult
-	r.probes = []string{a}
+func MatchSenderText(data []byte, a string) SenderText {
+	var r SenderText
+	r.Probes = []string{a}
 	domain := ""
 	if at := strings.LastIndexByte(a, '@'); at >= 0 {
 		domain = a[at:]
-		r.probes = append(r.probes, domain)
+		r.Probes = append(r.Probes, domain)
 	}
-	type tracker struct{ exact, dom, wild senderHit }
+	type tracker struct{ exact, dom, wild SenderHit }
 	var doc, real tracker
-	data := f.Data
 	metas := metaOffsets(data)
 	for num, start := 1, 0; start < len(data); num++ {
 		end := len(data)
@@ -68,7 +59,7 @@ func matchSenderText(f *TextFile, a string) senderResult {
 		}
 		cr := line[len(line)-1] == '\r'
 		if cr {
-			r.crLines++
+			r.CRLines++
 		}
 		// Most lines cannot match: no pattern byte, and not the length
 		// of the address, of @domain, or of !address.
@@ -94,30 +85,30 @@ func matchSenderText(f *TextFile, a string) senderResult {
 		}
 		var wild bool
 		if hasMeta {
-			wild = control.Wildmat(string(key), a)
+			wild = Wildmat(string(key), a)
 		} else {
 			wild = string(key) == a
 		}
 		if !exact && !dom && !wild {
 			continue
 		}
-		hit := senderHit{line: num, text: string(body)}
+		hit := SenderHit{Line: num, Text: string(body)}
 		set := func(t *tracker) {
 			if exact {
 				h := hit
-				h.matched, h.how = true, "address"
+				h.Matched, h.How = true, "address"
 				t.exact = h
 			}
 			if dom {
 				h := hit
-				h.matched, h.how = true, "domain"
+				h.Matched, h.How = true, "domain"
 				t.dom = h
 			}
 			if wild {
 				h := hit
-				h.matched, h.how = !neg, "pattern"
+				h.Matched, h.How = !neg, "pattern"
 				if neg {
-					h.how = "negation"
+					h.How = "negation"
 				}
 				t.wild = h
 			}
@@ -127,20 +118,20 @@ func matchSenderText(f *TextFile, a string) senderResult {
 			set(&real)
 		}
 	}
-	pick := func(t tracker) senderHit {
+	pick := func(t tracker) SenderHit {
 		switch {
-		case t.exact.line > 0:
+		case t.exact.Line > 0:
 			return t.exact
-		case t.dom.line > 0:
+		case t.dom.Line > 0:
 			return t.dom
 		}
 		return t.wild
 	}
-	r.doc, r.real = pick(doc), pick(real)
-	if r.doc.how == "address" || r.doc.how == "domain" {
-		if doc.wild.how == "negation" {
+	r.Doc, r.Real = pick(doc), pick(real)
+	if r.Doc.How == "address" || r.Doc.How == "domain" {
+		if doc.wild.How == "negation" {
 			w := doc.wild
-			r.overridden = &w
+			r.Overridden = &w
 		}
 	}
 	return r
@@ -164,17 +155,17 @@ func metaOffsets(data []byte) []int {
 	return out
 }
 
-// describe says, for a trace, how a relaymailfrom line decided.
-func (h senderHit) describe(path, a string) string {
-	switch h.how {
+// Describe says, for a trace, how a relaymailfrom line decided.
+func (h SenderHit) Describe(a string) string {
+	switch h.How {
 	case "address":
-		return fmt.Sprintf("line %d %q is the address %s", h.line, h.text, a)
+		return fmt.Sprintf("line %d %q is the address %s", h.Line, h.Text, a)
 	case "domain":
-		return fmt.Sprintf("line %d %q matches the domain of %s", h.line, h.text, a)
+		return fmt.Sprintf("line %d %q matches the domain of %s", h.Line, h.Text, a)
 	case "pattern":
-		return fmt.Sprintf("line %d %q is the last pattern matching %s", h.line, h.text, a)
+		return fmt.Sprintf("line %d %q is the last pattern matching %s", h.Line, h.Text, a)
 	case "negation":
-		return fmt.Sprintf("the last matching pattern, line %d %q, is a negation: %s may not relay", h.line, h.text, a)
+		return fmt.Sprintf("the last matching pattern, line %d %q, is a negation: %s may not relay", h.Line, h.Text, a)
 	}
 	return ""
 }
@@ -197,4 +188,23 @@ func equalFoldBytes(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// LookupSenderCDB is relaymailfrom.cdb's half of the relaymailfrom
+// matcher: IndiMail looks up only the full lower-cased sender a (never ""),
+// so hit says whether that key is there; domainKey says that the cdb has
+// the key @domain of a, which never matches (a trap worth a warning). The
+// error is a cdb read error.
+func LookupSenderCDB(db CDB, a string) (hit, domainKey bool, err error) {
+	if a != "" {
+		if _, hit, err = db.Get([]byte(a)); err != nil {
+			return false, false, fmt.Errorf("look up %q in relaymailfrom.cdb: %w", a, err)
+		}
+	}
+	if at := strings.LastIndexByte(a, '@'); at >= 0 && !hit {
+		if _, domainKey, err = db.Get([]byte(a[at:])); err != nil {
+			return false, false, fmt.Errorf("look up %q in relaymailfrom.cdb: %w", a[at:], err)
+		}
+	}
+	return hit, domainKey, nil
 }
