@@ -8,9 +8,14 @@
 package testexec
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,9 +41,9 @@ func Command(t testing.TB, name string, args ...string) *exec.Cmd {
 //     and output instead of the whole test binary dying: it gets SIGQUIT
 //     (a Go program prints its goroutines), then, after a grace period of 5%
 //     of the test's remaining time (at least 100ms), SIGKILL;
-//   - and its whole process group get SIGKILL when the test ends, whatever
-//     state they are in. A test that starts the command but does not wait for
-//     it fails.
+//   - and its whole process group get SIGKILL when the test ends, if the
+//     test did not wait for it (which fails the test) or stopped it through
+//     ctx: then the children that survived their parent die too.
 func CommandContext(t testing.TB, ctx context.Context, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	grace := minGrace
@@ -58,14 +63,18 @@ func CommandContext(t testing.TB, ctx context.Context, name string, args ...stri
 		}
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the command dies with the test binary, also when go test
+	// kills the binary for its -timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var cancelled atomic.Bool
 	cmd.Cancel = func() error {
+		cancelled.Store(true)
 		if cancelCtx != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			t.Errorf("the test's deadline is near: stopping %v", cmd)
 		} else {
 			t.Logf("%v: stopping %v", ctx.Err(), cmd)
 		}
-		return killGroup(cmd, syscall.SIGQUIT)
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
 	}
 	cmd.WaitDelay = grace
 	t.Cleanup(func() {
@@ -75,19 +84,53 @@ func CommandContext(t testing.TB, ctx context.Context, name string, args ...stri
 		if cmd.Process == nil {
 			return
 		}
-		killGroup(cmd, syscall.SIGKILL) // grandchildren outlive their parent
 		if cmd.ProcessState == nil {
+			// Not reaped: the pid, and so the group's id, is still ours.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			t.Errorf("%v was started, but the test did not wait for it", cmd)
+		} else if cancelled.Load() {
+			killOrphans(cmd.Process.Pid)
 		}
 	})
 	return cmd
 }
 
-// killGroup sends sig to the command's process group. The group's id is the
-// leader's pid, which the kernel does not reuse while any member lives.
-func killGroup(cmd *exec.Cmd, sig syscall.Signal) error {
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return cmd.Process.Signal(sig)
+// killOrphans kills what is left of the process group pgid after its
+// leader was stopped and reaped: children that ignored SIGQUIT. The leader's
+// pid may be reused once it is reaped and its group is empty (pid_max can be
+// as low as 32768), so the group is not signalled as a whole: each member,
+// found in /proc, in this process's session, is killed by its pid.
+func killOrphans(pgid int) {
+	if syscall.Kill(-pgid, 0) != nil {
+		return // the group is empty: the usual case
 	}
-	return nil
+	_, sid := groupAndSession("self")
+	if sid == "" {
+		return
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if g, s := groupAndSession(p.Name()); g == strconv.Itoa(pgid) && s == sid {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// groupAndSession reads a process's group and session ids from
+// /proc/PID/stat: "pid (comm) state ppid pgrp session ...", where comm may
+// hold spaces and parentheses.
+func groupAndSession(pid string) (pgrp, session string) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return "", ""
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 4 {
+		return "", ""
+	}
+	return f[2], f[3]
 }
