@@ -126,6 +126,12 @@ EXIT STATUS
 	return cmd
 }
 
+// testStep marks where a test may stop `qmailctl cdb` to kill it: "cdb:
+// building" with the directory locked and nothing written yet, "cdb: built"
+// once the build returned (the new cdb renamed into place, if it succeeded)
+// and the lock is still held. It does nothing outside the tests.
+var testStep = func(step string) {}
+
 // cdbJob is one cdb that `qmailctl cdb` brings up to date: how to tell
 // whether it is stale and how to build it, under its directory's lock.
 type cdbJob struct {
@@ -262,7 +268,9 @@ func (a *app) runJob(j cdbJob, l *safefile.Lock, always bool) buildResult {
 		}
 		r.Reason = why
 	}
+	testStep("cdb: building")
 	st, warns, err := j.build(l)
+	testStep("cdb: built")
 	r.Stats, r.Problems = st, append(r.Problems, warns...)
 	if err != nil {
 		return r.fail(err)

@@ -353,8 +353,9 @@ func (a *app) loadRelayConfig(rulesSrc, rulesCDB, controlDir string, env map[str
 func (a *app) relayTableFor(rc *relayCtx, env map[string]string) {
 	dsn := a.relayDB
 	if dsn == "" {
-		if _, err := os.Stat(relaytable.DefaultSQLitePath); err != nil {
-			rc.cfg.RelayTableNote = "no --relay-db given and no " + relaytable.DefaultSQLitePath
+		var path string
+		if dsn, path = defaultRelayDSN(); !isFile(path) {
+			rc.cfg.RelayTableNote = "no --relay-db given and no " + path
 			return
 		}
 	}
