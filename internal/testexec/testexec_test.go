@@ -45,7 +45,7 @@ func TestGrandchildrenDieWithTheTest(t *testing.T) {
 	var grandchild int
 	t.Run("start", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		cmd := CommandContext(t, ctx, "sh", "-c", `(trap "" QUIT; exec sleep 1000) & echo $!; wait`)
+		cmd := CommandContext(t, ctx, "sh", "-c", `(trap "" QUIT; exec sh -c 'echo $$; exec sleep 1000') & wait`)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -53,6 +53,7 @@ func TestGrandchildrenDieWithTheTest(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// The grandchild prints its pid once it ignores SIGQUIT.
 		line, err := bufio.NewReader(out).ReadString('\n')
 		if err != nil {
 			t.Fatal(err)
