@@ -12,8 +12,9 @@
 # reuse Go's caches. It leaves dist/ (goreleaser's output) and removes
 # build/package (the hook's man pages and completions).
 #
-# The internal/cli test TestDebPackage runs it when $CI or $QMAILCTL_TEST_DEB is
-# set. Exit status: 0 all checks passed, 1 a check failed, 111 it could not run.
+# .ci/run runs it after the tests, under timeout(1); a SIGTERM or SIGINT still
+# purges the package. Exit status: 0 all checks passed, 1 a check failed, 111 it
+# could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ die() { echo "$prog: $*" >&2; exit 111; }
 fails=0
 fail() { echo "$prog: FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "$prog: ok: $*" >&2; }
+trap 'exit 111' TERM INT # run the EXIT trap (the purge) when timed out
 
 [ "$(id -u)" = 0 ] || die "needs root (it installs and purges the qmailctl package)"
 for tool in dpkg dpkg-deb go git man gzip; do

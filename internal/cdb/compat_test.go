@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // randomRecords makes n records with random binary keys and values, empty
@@ -64,7 +66,7 @@ func runTool(t *testing.T, dir, input string, out string, name string, args ...s
 		t.Fatal(err)
 	}
 	defer in.Close()
-	cmd := exec.Command(name, args...)
+	cmd := testexec.Command(t, name, args...)
 	cmd.Dir = dir
 	cmd.Stdin = in
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -162,7 +164,7 @@ func TestReaderMatchesCdbget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(cdbget, k, fmt.Sprint(skip))
+			cmd := testexec.Command(t, cdbget, k, fmt.Sprint(skip))
 			cmd.Stdin = f
 			out, err := cmd.Output()
 			f.Close()

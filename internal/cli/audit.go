@@ -127,8 +127,9 @@ func (a *app) probeRelayTable(ctx context.Context, env map[string]string) func()
 	return func() error {
 		dsn := a.relayDB
 		if dsn == "" {
-			if !isFile(relaytable.DefaultSQLitePath) {
-				return fmt.Errorf("no --relay-db given and no %s", relaytable.DefaultSQLitePath)
+			var path string
+			if dsn, path = defaultRelayDSN(); !isFile(path) {
+				return fmt.Errorf("no --relay-db given and no %s", path)
 			}
 		}
 		table, err := relaytable.TableFromEnv(func(k string) string { return env[k] })

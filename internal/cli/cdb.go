@@ -136,6 +136,12 @@ EXIT STATUS
 	return cmd
 }
 
+// testStep marks where a test may stop `qmailctl cdb` to kill it: "cdb:
+// building" with the directories locked and nothing written yet, "cdb:
+// built" once the transaction committed (the new cdb renamed into place, if
+// it succeeded) and the locks are still held. It does nothing outside the tests.
+var testStep = func(step string) {}
+
 // cdbJob is one cdb that `qmailctl cdb` brings up to date: how to tell
 // whether it is stale and how to stage it in a transaction that holds the
 // locks of the directories of its source and its cdb.
@@ -307,11 +313,13 @@ func (a *app) runJob(j cdbJob, txn *safefile.Txn, always bool) buildResult {
 		}
 		r.Reason = why
 	}
+	testStep("cdb: building")
 	st, warns, err := j.build(txn)
 	r.Stats, r.Problems = st, append(r.Problems, warns...)
 	if err == nil {
 		err = txn.Commit()
 	}
+	testStep("cdb: built")
 	if err != nil {
 		return r.fail(err)
 	}

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qmailctl/qmailctl/internal/peers"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // inProcess runs qmailctl in-process with args and returns what it printed and
@@ -173,30 +175,10 @@ func TestCompletionScriptsGenerated(t *testing.T) {
 	}
 }
 
-var (
-	complBinOnce sync.Once
-	complBinDir  string
-	complBinErr  error
-)
-
-// completionBinary builds qmailctl once into a directory for $PATH.
+// completionBinary is the directory of qmailctl for $PATH (qmailctlBinary).
 func completionBinary(t *testing.T) string {
 	t.Helper()
-	complBinOnce.Do(func() {
-		complBinDir, complBinErr = os.MkdirTemp("", "qmailctl-completion")
-		if complBinErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(complBinDir, "qmailctl"),
-			"github.com/qmailctl/qmailctl/cmd/qmailctl").CombinedOutput()
-		if err != nil {
-			complBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if complBinErr != nil {
-		t.Fatal(complBinErr)
-	}
-	return complBinDir
+	return filepath.Dir(qmailctlBinary(t))
 }
 
 // bashCompletionLib is bash-completion's library, which
@@ -210,11 +192,7 @@ func bashCompletionLib(t *testing.T) string {
 	if err == nil && bashErr == nil {
 		return lib
 	}
-	msg := "bash and bash-completion are needed (run scripts/install-test-deps.sh)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	peers.Missing(t, "bash and bash-completion are needed (run scripts/install-test-deps.sh)")
 	return ""
 }
 
@@ -236,7 +214,7 @@ read -r -a COMP_WORDS <<<"$COMP_LINE"
 COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 __start_qmailctl qmailctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 printf '%s\n' "${COMPREPLY[@]}"`
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", prog)
+	cmd := testexec.Command(t, "bash", "--norc", "--noprofile", "-c", prog)
 	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"LIB="+lib, "SCRIPT="+script, "LINE="+line)
 	cmd.Env = append(cmd.Env, env...)

@@ -3,13 +3,15 @@ package cli
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/qmailctl/qmailctl/internal/peers"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // TestDocsUpToDate regenerates the man pages and the completion scripts
@@ -243,28 +245,18 @@ func TestDocsSplitSections(t *testing.T) {
 // TestDocsManRenders formats every page with groff, as man does, and fails
 // on any warning; and reads qmailctl(8) with man -l, as an admin would.
 func TestDocsManRenders(t *testing.T) {
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("groff is not installed (man-db needs it; run scripts/install-test-deps.sh)")
-		}
-		t.Skip("groff is not installed")
-	}
+	groff := peers.Tool(t, "groff")
+	man := peers.Tool(t, "man")
 	dir := t.TempDir()
 	for name, page := range docsPages(t, docsOptions{}) {
 		path := filepath.Join(dir, name)
 		writeTestFile(t, path, string(page))
-		out, err := exec.Command(groff, "-man", "-ww", "-z", "-Tutf8", path).CombinedOutput()
+		out, err := testexec.Command(t, groff, "-man", "-ww", "-z", "-Tutf8", path).CombinedOutput()
 		if err != nil || len(out) > 0 {
 			t.Errorf("groff %s: %v\n%s", name, err, out)
 		}
 	}
-	man, err := exec.LookPath("man")
-	if err != nil {
-		t.Log("man is not installed; skipping man -l")
-		return
-	}
-	cmd := exec.Command(man, "-l", filepath.Join(dir, "qmailctl.8"))
+	cmd := testexec.Command(t, man, "-l", filepath.Join(dir, "qmailctl.8"))
 	cmd.Env = append(os.Environ(), "MANWIDTH=80", "MANPAGER=cat", "PAGER=cat", "LANG=C.UTF-8")
 	out, err := cmd.Output()
 	if err != nil {

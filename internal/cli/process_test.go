@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -15,34 +16,20 @@ import (
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// qmailctlBinary builds qmailctl once for the tests that need a real
-// process: ones that kill it or run several at once.
+// qmailctlBinary is qmailctl as a program, for the tests that need a real
+// process (to kill it, to run several at once, to complete from bash): the
+// copy of this test binary that testscript.Main put first on $PATH, which
+// runs childMain. It needs no build, and it is as hermetic as the tests.
 func qmailctlBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "qmailctl-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "qmailctl")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/qmailctl/qmailctl/cmd/qmailctl").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	p, err := exec.LookPath("qmailctl")
+	if err != nil || !strings.Contains(p, "testscript-main") {
+		t.Fatalf("qmailctl on $PATH is %q (%v), not testscript's copy of the test binary", p, err)
 	}
-	return binPath
+	return p
 }
 
 // bigRules makes a rules file large enough that compiling it takes a while.
@@ -55,73 +42,140 @@ func bigRules(lines int, seed uint64) []byte {
 	return b.Bytes()
 }
 
-// TestKilledCompileLeavesOldOrNewCdb kills `qmailctl cdb` with SIGKILL at
-// random moments, many times, alternating between two sources: the cdb is
-// always one of the two complete files, never a mix, a truncation or gone.
-// The next successful run removes the temporary files the kills left.
+// TestKilledCompileLeavesOldOrNewCdb kills `qmailctl cdb` with SIGKILL,
+// alternating between two sources, at the points the test chooses: stopped
+// with the lock held before anything is written (the cdb must be the old
+// one), stopped after the new cdb is renamed into place (the new one), and as
+// soon as its temporary file appears, mid-write (either, never a mix, a
+// truncation or nothing). The next successful run removes the temporary
+// files the kills left. No kill depends on the machine's speed.
 func TestKilledCompileLeavesOldOrNewCdb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills many processes")
-	}
 	bin := qmailctlBinary(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "tcp.smtp")
-	sources := [2][]byte{bigRules(150000, 1), bigRules(150000, 2)}
+	sources := [2][]byte{bigRules(100000, 1), bigRules(100000, 2)}
 	var want [2][]byte
 	for i, s := range sources {
 		if err := os.WriteFile(src, s, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		if out, err := exec.Command(bin, "cdb", src).CombinedOutput(); err != nil {
+		if out, err := testexec.Command(t, bin, "cdb", src).CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		t.Logf("compile %d takes %v", i, time.Since(start))
 		want[i], _ = os.ReadFile(src + ".cdb")
 	}
-	r := rand.New(rand.NewPCG(3, 3))
 	outcomes := map[string]int{}
-	for i := 0; i < 60; i++ {
-		next := 0 // always ask for the file the cdb does not hold now
-		if cur, _ := os.ReadFile(src + ".cdb"); bytes.Equal(cur, want[0]) {
-			next = 1
-		}
-		if err := os.WriteFile(src, sources[next], 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "cdb", src)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(r.IntN(1200)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		got, err := os.ReadFile(src + ".cdb")
-		if err != nil {
-			t.Fatalf("kill %d: the cdb is gone: %v", i, err)
-		}
-		switch {
-		case bytes.Equal(got, want[next]):
-			outcomes["new"]++
-		case bytes.Equal(got, want[1-next]):
-			outcomes["old"]++
-		default:
-			t.Fatalf("kill %d: the cdb is neither the old nor the new file (%d bytes)", i, len(got))
+	for round := 0; round < 3; round++ {
+		for _, tc := range []struct{ step, want string }{
+			{"cdb: building", "old"},
+			{"cdb: built", "new"},
+			{"", "old or new"}, // mid-write
+		} {
+			next := 0 // always ask for the file the cdb does not hold now
+			if cur, _ := os.ReadFile(src + ".cdb"); bytes.Equal(cur, want[0]) {
+				next = 1
+			}
+			if err := os.WriteFile(src, sources[next], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.step != "" {
+				killAtStep(t, bin, tc.step, "cdb", src)
+			} else {
+				killMidWrite(t, bin, dir, "cdb", src)
+			}
+			got, err := os.ReadFile(src + ".cdb")
+			if err != nil {
+				t.Fatalf("killed at %q: the cdb is gone: %v", tc.step, err)
+			}
+			var is string
+			switch {
+			case bytes.Equal(got, want[next]):
+				is = "new"
+			case bytes.Equal(got, want[1-next]):
+				is = "old"
+			default:
+				t.Fatalf("killed at %q: the cdb is neither the old nor the new file (%d bytes)", tc.step, len(got))
+			}
+			if !strings.Contains(tc.want, is) {
+				t.Errorf("killed at %q: the cdb is the %s file, want the %s", tc.step, is, tc.want)
+			}
+			outcomes[fmt.Sprintf("%q: %s", tc.step, is)]++
 		}
 	}
 	t.Logf("after SIGKILL the cdb was: %v", outcomes)
-	if outcomes["old"] == 0 || outcomes["new"] == 0 {
-		t.Errorf("kills never landed both before and after the rename (%v): adjust the timing", outcomes)
-	}
-	if out, err := exec.Command(bin, "cdb", "--force", src).CombinedOutput(); err != nil {
+	if out, err := testexec.Command(t, bin, "cdb", "--force", src).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	entries, _ := os.ReadDir(dir)
+	for _, name := range litter(t, dir) {
+		t.Errorf("left behind: %s", name)
+	}
+}
+
+// killAtStep runs qmailctl with args, stopped at step (see childMain), and
+// kills it with SIGKILL there.
+func killAtStep(t *testing.T, bin, step string, args ...string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := testexec.Command(t, bin, args...)
+	cmd.Env = append(os.Environ(), stopAtEnv+"="+step)
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n') // EOF if it exits first
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if strings.TrimSpace(line) != step {
+		t.Fatalf("qmailctl %q never got to %q: %s", args, step, stderr.String())
+	}
+}
+
+// killMidWrite runs qmailctl with args and kills it with SIGKILL as soon as
+// a temporary file appears in dir (or not at all, if it finishes first).
+func killMidWrite(t *testing.T, bin, dir string, args ...string) {
+	t.Helper()
+	cmd := testexec.Command(t, bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for {
+		select {
+		case <-exited:
+			return
+		default:
+		}
+		if len(litter(t, dir)) > 0 {
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// litter lists what is in dir besides tcp.smtp and its cdb.
+func litter(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
 	for _, e := range entries {
 		if e.Name() != "tcp.smtp" && e.Name() != "tcp.smtp.cdb" {
-			t.Errorf("left behind: %s", e.Name())
+			names = append(names, e.Name())
 		}
 	}
+	return names
 }
 
 // TestConcurrentAddsLoseNothing runs eight `qmailctl tcp add` at once on one
@@ -140,7 +194,7 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			out, err := exec.Command(bin, "--tcp-dir", dir, "tcp", "add", fmt.Sprintf("10.0.%d.", i), "allow", "--relay").CombinedOutput()
+			out, err := testexec.Command(t, bin, "--tcp-dir", dir, "tcp", "add", fmt.Sprintf("10.0.%d.", i), "allow", "--relay").CombinedOutput()
 			if err != nil {
 				errs[i] = fmt.Errorf("%v: %s", err, out)
 			}

@@ -36,6 +36,7 @@ type progress struct {
 	unit      string
 	count     func() int64 // may be nil: elapsed time only
 	width     int          // the terminal's columns
+	clock     clock
 	done      chan struct{}
 	finished  chan struct{}
 	stopOnce  sync.Once
@@ -48,8 +49,17 @@ type progress struct {
 // time. It shows nothing unless stderr is a terminal.
 func (a *app) startProgress(label, unit string, count func() int64) *progress {
 	tty, width := terminalWidth(a.stderr)
-	return newProgress(a.stderr, tty, width, label, unit, count, progressDelay, progressInterval)
+	return newProgress(a.stderr, tty, width, label, unit, count, progressDelay, progressInterval, realClock)
 }
+
+// clock is the time a progress line reads: the real one, or a fake one in
+// tests, which decide when each wait ends and so what every line shows.
+type clock struct {
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+}
+
+var realClock = clock{now: time.Now, after: time.After}
 
 // terminalWidth reports whether w is a terminal, and its width in columns.
 func terminalWidth(w io.Writer) (bool, int) {
@@ -64,10 +74,10 @@ func terminalWidth(w io.Writer) (bool, int) {
 	return true, cols
 }
 
-// newProgress is startProgress with the terminal test, the width and the
-// timing given, for tests.
-func newProgress(w io.Writer, tty bool, width int, label, unit string, count func() int64, delay, every time.Duration) *progress {
-	p := &progress{w: w, label: label, unit: unit, count: count, width: width}
+// newProgress is startProgress with the terminal test, the width, the
+// timing and the clock given, for tests.
+func newProgress(w io.Writer, tty bool, width int, label, unit string, count func() int64, delay, every time.Duration, clk clock) *progress {
+	p := &progress{w: w, label: label, unit: unit, count: count, width: width, clock: clk}
 	if !tty {
 		return p
 	}
@@ -81,23 +91,16 @@ func newProgress(w io.Writer, tty bool, width int, label, unit string, count fun
 
 func (p *progress) run(delay, every time.Duration) {
 	defer close(p.finished)
-	start := time.Now()
-	wait := time.NewTimer(delay)
-	defer wait.Stop()
-	select {
-	case <-p.done:
-		return
-	case <-wait.C:
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	start := p.clock.now()
+	wait := delay
 	for {
-		p.render(time.Since(start))
 		select {
 		case <-p.done:
 			return
-		case <-tick.C:
+		case <-p.clock.after(wait):
 		}
+		p.render(p.clock.now().Sub(start))
+		wait = every
 	}
 }
 

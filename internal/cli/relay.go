@@ -348,7 +348,7 @@ func (a *app) loadSite(cmd *cobra.Command, services, set []string) (*site.Site, 
 		env[name] = value
 	}
 	return site.Load(site.Options{
-		Services: services, Roots: site.Roots(),
+		Services: services, Roots: serviceRoots(),
 		TCPDir: a.tcpDir, TCPDirGiven: cmd.Flags().Changed("tcp-dir"),
 		ControlDir: a.controlDir, ControlDirGiven: cmd.Flags().Changed("control-dir"),
 		Env: env,
@@ -360,8 +360,9 @@ func (a *app) loadSite(cmd *cobra.Command, services, set []string) (*site.Site, 
 func (a *app) relayTableFor(rc *relayCtx, env map[string]string) {
 	dsn := a.relayDB
 	if dsn == "" {
-		if _, err := os.Stat(relaytable.DefaultSQLitePath); err != nil {
-			rc.cfg.RelayTableNote = "no --relay-db given and no " + relaytable.DefaultSQLitePath
+		var path string
+		if dsn, path = defaultRelayDSN(); !isFile(path) {
+			rc.cfg.RelayTableNote = "no --relay-db given and no " + path
 			return
 		}
 	}

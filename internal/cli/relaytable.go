@@ -55,13 +55,16 @@ func (a *app) openTable(ctx context.Context) (*relaytable.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.relayDB == "" {
+	dsn := a.relayDB
+	if dsn == "" {
 		// The embedded default: its directory is ours to create.
-		if err := os.MkdirAll(filepath.Dir(relaytable.DefaultSQLitePath), 0o755); err != nil {
+		var path string
+		dsn, path = defaultRelayDSN()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("relay table: %w", err)
 		}
 	}
-	return relaytable.Open(ctx, a.relayDB, table)
+	return relaytable.Open(ctx, dsn, table)
 }
 
 // openTableWindow opens the table and reads the relay window: --minutes

@@ -72,10 +72,10 @@ func (a *app) newRoot() *cobra.Command {
 
 // defaultTCPDir follows IndiMail (/etc/indimail/tcp), then classic qmail (/etc).
 func defaultTCPDir() string {
-	if isDir("/etc/indimail/tcp") {
-		return "/etc/indimail/tcp"
+	if d := hostPath("/etc/indimail/tcp"); isDir(d) {
+		return d
 	}
-	return "/etc"
+	return hostPath("/etc")
 }
 
 // defaultControlDir is $CONTROLDIR, then IndiMail's, then classic qmail's.
@@ -83,10 +83,10 @@ func defaultControlDir() string {
 	if d := os.Getenv("CONTROLDIR"); d != "" {
 		return d
 	}
-	if isDir("/etc/indimail/control") {
-		return "/etc/indimail/control"
+	if d := hostPath("/etc/indimail/control"); isDir(d) {
+		return d
 	}
-	return "/var/qmail/control"
+	return hostPath("/var/qmail/control")
 }
 
 func isDir(p string) bool {

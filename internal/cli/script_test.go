@@ -13,10 +13,13 @@ import (
 	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
-// TestMain lets testscript run qmailctl as a command inside the scripts.
+// TestMain makes the tests hermetic (see hermeticMain) and lets testscript
+// run qmailctl as a command: the scripts' "exec qmailctl", and the tests that
+// need a real process (qmailctlBinary), run a copy of this test binary that
+// testscript puts first on $PATH.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"qmailctl": func() { limitTestRun(); os.Exit(Main()) },
+	testscript.Main(hermeticMain(m), map[string]func(){
+		"qmailctl": func() { limitTestRun(); os.Exit(childMain()) },
 	})
 }
 
@@ -39,6 +42,10 @@ func TestScript(t *testing.T) {
 			"sqlite":    cmdSQLite, // relaytable_script_test.go
 		},
 		Setup: func(env *testscript.Env) error {
+			// testscript starts from an empty environment (HOME=/no-home);
+			// the machine's defaults are under $WORK/host, which a script
+			// may populate to test them.
+			env.Setenv(testHostEnv, env.WorkDir+"/host")
 			env.Setenv("CONTROLDIR", env.WorkDir+"/control")
 			// Service discovery looks here, never in the host's /service.
 			env.Setenv("QMAILCTL_SERVICE_ROOTS", env.WorkDir+"/service")

@@ -17,6 +17,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 func TestRecords(t *testing.T) {
@@ -51,10 +52,7 @@ func cdbmake(t *testing.T, keys []string) []byte {
 	if err != nil {
 		bin = "/usr/bin/cdbmake"
 		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("cdbmake is missing (install freecdb: scripts/install-test-deps.sh)")
-			}
-			t.Skip("cdbmake is missing (install freecdb)")
+			peers.Missing(t, "cdbmake is missing (install freecdb: scripts/install-test-deps.sh)")
 		}
 	}
 	dir := t.TempDir()
@@ -64,7 +62,7 @@ func cdbmake(t *testing.T, keys []string) []byte {
 	}
 	in.WriteString("\n")
 	out := filepath.Join(dir, "out.cdb")
-	cmd := exec.Command(bin, out, filepath.Join(dir, "out.tmp"))
+	cmd := testexec.Command(t, bin, out, filepath.Join(dir, "out.tmp"))
 	cmd.Stdin = &in
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cdbmake: %v: %s", err, msg)

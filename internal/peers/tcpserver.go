@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // StartTCPServer runs Debian's tcpserver on 127.0.0.1 with the rules cdb,
@@ -28,7 +29,7 @@ func StartTCPServer(t testing.TB, cdb string) string {
 	ln.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, tcpserver, "-R", "-H", "-l", "localhost", "-x", cdb, "127.0.0.1", port, "/usr/bin/env")
+	cmd := testexec.CommandContext(t, ctx, tcpserver, "-R", "-H", "-l", "localhost", "-x", cdb, "127.0.0.1", port, "/usr/bin/env")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -15,6 +15,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/peers"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // corpusSize is how many random rules files each dialect is checked on.
@@ -174,7 +175,7 @@ func runTcprules(t testing.TB, tool, src string) ([]byte, int) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, filepath.Join(dir, "r.cdb"), filepath.Join(dir, "r.tmp"))
+	cmd := testexec.CommandContext(t, ctx, tool, filepath.Join(dir, "r.cdb"), filepath.Join(dir, "r.tmp"))
 	cmd.Stdin = strings.NewReader(src)
 	err := cmd.Run()
 	if ctx.Err() != nil {

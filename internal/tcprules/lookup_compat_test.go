@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/qmailctl/qmailctl/internal/safefile"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // lookupsPerDialect is how many random connections are checked against
@@ -130,7 +130,7 @@ func (g *gen) query(keys []string) Query {
 // compareLookup runs tcprulescheck for q and compares with Lookup. It
 // returns which step of the lookup decided, and a message if they differ.
 func compareLookup(t *testing.T, tool, path string, q Query) (kind, msg string) {
-	cmd := exec.Command(tool, path)
+	cmd := testexec.Command(t, tool, path)
 	cmd.Env = []string{"TCPREMOTEIP=" + q.IP}
 	if q.HasHost {
 		cmd.Env = append(cmd.Env, "TCPREMOTEHOST="+q.Host)
