@@ -6,20 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
-// StartTCPServerWith runs Debian's tcpserver -v -R -H -x cdb on 127.0.0.1
-// with child as the program it runs per connection (rblsmtpd ... for
-// example), and returns the address to connect to. It is ready when
-// tcpserver prints its first "status:" line (after listen), so no waiting
-// loop is needed. tcpserver dies with the test, and with the test binary
-// (Pdeathsig).
-func StartTCPServerWith(t testing.TB, cdb string, env []string, child ...string) string {
+// StartTCPServer runs Debian's tcpserver -v -R -H -x cdb on 127.0.0.1
+// with child as the program it runs per connection (/usr/bin/env, to read
+// back the environment a client gets; rblsmtpd ...), and returns the address
+// to connect to. It is ready when tcpserver prints its first "status:" line
+// (after listen), so no waiting loop is needed. tcpserver dies with the test
+// (testexec).
+func StartTCPServer(t testing.TB, cdb string, env []string, child ...string) string {
 	t.Helper()
 	tcpserver := Tool(t, "tcpserver")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -31,9 +31,8 @@ func StartTCPServerWith(t testing.TB, cdb string, env []string, child ...string)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	args := append([]string{"-v", "-R", "-H", "-l", "localhost", "-x", cdb, "127.0.0.1", port}, child...)
-	cmd := exec.CommandContext(ctx, tcpserver, args...)
+	cmd := testexec.CommandContext(t, ctx, tcpserver, args...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		cancel()
