@@ -21,9 +21,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
@@ -869,7 +871,13 @@ func (e *engine) checkTable(ctx context.Context, minutes int) (TableAnswer, erro
 	return ans, err
 }
 
+// maxClearMinutes is the longest relay window a relay table lookup takes
+// (relaytable.MaxMinutes: what a time.Duration holds, about 292 years).
+const maxClearMinutes = int(math.MaxInt64 / int64(time.Minute))
+
 // clearMinutes reads RELAY_CLEAR_MINUTES as IndiMail does (atoi; default 60).
+// A window longer than maxClearMinutes makes every row live, on IndiMail as
+// with maxClearMinutes, so it is read as that.
 func clearMinutes(env map[string]string) (int, string) {
 	v, ok := env["RELAY_CLEAR_MINUTES"]
 	if !ok || v == "" {
@@ -879,15 +887,19 @@ func clearMinutes(env map[string]string) (int, string) {
 	n := 0
 	i := 0
 	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
-		n = n*10 + int(t[i]-'0')
-		if n > 1<<30 {
-			break
+		n = min(n*10+int(t[i]-'0'), maxClearMinutes+1)
+	}
+	var note string
+	if i < len(t) || i == 0 {
+		note = fmt.Sprintf("RELAY_CLEAR_MINUTES=%q is not a number: IndiMail's atoi reads it as %d minutes", v, min(n, maxClearMinutes))
+	}
+	if n > maxClearMinutes {
+		n = maxClearMinutes
+		if note == "" {
+			note = fmt.Sprintf("RELAY_CLEAR_MINUTES=%q is longer than anyone has been logging in: every row of the relay table is live", v)
 		}
 	}
-	if i < len(t) || i == 0 {
-		return n, fmt.Sprintf("RELAY_CLEAR_MINUTES=%q is not a number: IndiMail's atoi reads it as %d minutes", v, n)
-	}
-	return n, ""
+	return n, note
 }
 
 func result(hit bool, f *control.File) string {

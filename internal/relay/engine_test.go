@@ -348,7 +348,11 @@ func TestClearMinutes(t *testing.T) {
 		set  bool
 		n    int
 		note bool
-	}{{"", false, 60, false}, {"30", true, 30, false}, {" 15 ", true, 15, false}, {"abc", true, 0, true}, {"20m", true, 20, true}} {
+	}{{"", false, 60, false}, {"30", true, 30, false}, {" 15 ", true, 15, false}, {"abc", true, 0, true}, {"20m", true, 20, true},
+		// Beyond what a time.Duration holds: every row is live, and the
+		// relay table is asked with the longest window it takes.
+		{"153722868", true, maxClearMinutes, true}, {"99999999999999999999999", true, maxClearMinutes, true},
+		{"153722867", true, 153722867, false}} {
 		env := map[string]string{}
 		if c.set {
 			env["RELAY_CLEAR_MINUTES"] = c.v
