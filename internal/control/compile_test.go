@@ -162,7 +162,7 @@ func TestCompileInvalidSourceAsQmailNewmrh(t *testing.T) {
 	home := peers.ShortTempDir(t)
 	os.MkdirAll(filepath.Join(home, "control"), 0o755)
 	os.WriteFile(filepath.Join(home, "control", "morercpthosts"), []byte(src), 0o644)
-	if out, err := exec.Command(peers.NotqmailAt(t, newmrh, home)).CombinedOutput(); err != nil {
+	if out, err := testexec.Command(t, peers.NotqmailAt(t, newmrh, home)).CombinedOutput(); err != nil {
 		t.Fatalf("qmail-newmrh: %v %s", err, out)
 	}
 	want, _ := os.ReadFile(filepath.Join(home, "control", "morercpthosts.cdb"))

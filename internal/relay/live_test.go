@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // The live agreement suite runs the real qmail-smtpd of notqmail and of
@@ -308,12 +308,10 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 	if d, ok := t.Deadline(); ok {
 		ctx, cancel = context.WithDeadline(context.Background(), d)
 	}
-	cmd := exec.CommandContext(ctx, tcpserver, append([]string{"-v", "-R", "-H", "-l", "localhost", "-x", rules + ".cdb", "127.0.0.1", port}, args...)...)
+	cmd := testexec.CommandContext(t, ctx, tcpserver, append([]string{"-v", "-R", "-H", "-l", "localhost", "-x", rules + ".cdb", "127.0.0.1", port}, args...)...)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		cancel()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 func TestBasics(t *testing.T) {
@@ -364,7 +364,7 @@ func runWriters(t *testing.T, be backendEnv, mode string, n, ops int) {
 		go func() {
 			defer wg.Done()
 			if mode == "processes" {
-				cmd := exec.CommandContext(ctx, os.Args[0])
+				cmd := testexec.CommandContext(t, ctx, os.Args[0])
 				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d %s %s", workerEnv, w, ops, be.DSN, be.Table))
 				cmd.WaitDelay = time.Second
 				if out, err := cmd.CombinedOutput(); err != nil {

@@ -3,13 +3,13 @@ package site
 import (
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/qmailctl/qmailctl/internal/tcprules"
+	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // TestUnreadableSourceAnswersFromCDB: with tcp.smtp mode 600 (owned by
@@ -59,10 +59,10 @@ func TestUnreadableSourceAnswersFromCDB(t *testing.T) {
 	for _, d := range []string{"control"} {
 		os.Chmod(filepath.Join(dir, d), 0o755)
 	}
-	cmd := exec.Command(bin, "-test.run=^TestUnreadableSourceAnswersFromCDB$", "-test.v")
+	cmd := testexec.Command(t, bin, "-test.run=^TestUnreadableSourceAnswersFromCDB$", "-test.v")
 	cmd.Env = []string{"QMAILCTL_SITE_UNREADABLE_DIR=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
 	b, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(b), "--- PASS") {
 		t.Fatalf("as nobody: %v\n%s", err, b)
