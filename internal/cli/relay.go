@@ -409,7 +409,7 @@ func tableAnswer(res *relaytable.CheckResult, now time.Time) relay.TableAnswer {
 	return ans
 }
 
-// relayOut is the JSON of relay test (spec §4: accepted, relaying, reply,
+// relayOut is the JSON of relay test (accepted, relaying, reply,
 // decided_by, trace, warnings).
 type relayOut struct {
 	MTA        string          `json:"mta"`

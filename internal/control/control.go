@@ -5,7 +5,7 @@
 //
 // Every lookup answers twice: with the documented meaning of the file, which
 // is what the admin meant, and with what IndiMail's qmail-smtpd code really
-// does (see relay-reference.md §2 and §5), so that callers can warn where the
+// does (see docs/relay.md), so that callers can warn where the
 // two differ. The package only models; it prints nothing. Bad lines are
 // reported as diag.Problem values with file:line:column.
 package control

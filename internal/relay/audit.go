@@ -77,7 +77,7 @@ type AuditInput struct {
 }
 
 // Audit lints the relay configuration for open-relay risks and the known
-// traps of IndiMail's code (relay-reference.md §2, §5). Findings of warning
+// traps of IndiMail's code (docs/relay.md). Findings of warning
 // severity or above need the admin's attention.
 func Audit(in *AuditInput) []Finding {
 	var out []Finding

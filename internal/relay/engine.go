@@ -31,7 +31,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
-// Decide runs the relay decision of spec §2 for q on cfg. The error is an
+// Decide runs the relay decision (docs/relay.md) for q on cfg. The error is an
 // *InputError for an unparsable address, or a wrapped lookup failure (a
 // damaged cdb, a relay-table database error).
 func Decide(ctx context.Context, cfg *Config, q Query) (*Result, error) {

@@ -212,7 +212,7 @@ const (
 // Step is one step of the decision, matched or not, with why.
 type Step struct {
 	Phase    string   `json:"phase"`  // connect, auth, mail, rcpt
-	Number   int      `json:"number"` // the step of spec §2 (1-9)
+	Number   int      `json:"number"` // the step of the decision (1-9, docs/relay.md)
 	Step     StepKind `json:"step"`   // tcpserver, RELAYCLIENT, relayclients, ...
 	File     string   `json:"file"`
 	Line     int      `json:"line,omitempty"`

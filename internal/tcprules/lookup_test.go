@@ -96,7 +96,7 @@ func TestDecode(t *testing.T) {
 }
 
 // Facts: ucspi-tcp-ipv6 compresses the longest zero run, the first on a tie,
-// even a single group (tcprules-reference.md §4).
+// even a single group, as its tcpserver prints TCPREMOTEIP.
 func TestFormatIP(t *testing.T) {
 	tests := map[string]string{
 		"127.0.0.1":               "127.0.0.1",

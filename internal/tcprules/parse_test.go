@@ -26,8 +26,9 @@ func compileString(t *testing.T, src string) ([]record, []diag.Problem, error) {
 	return rec.recs, warns, err
 }
 
-// Facts from ../shared/spec/tcprules-reference.md §1-2, each checked there
-// against Debian's tcprules.
+// Facts about tcprules' records (the address keys, the instruction's
+// encoding), each checked against Debian's tcprules (compat_test.go proves
+// them on random files).
 func TestCompileRecords(t *testing.T) {
 	tests := []struct {
 		src  string
