@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
@@ -79,4 +81,42 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 		return build(t)
 	}
 	return j
+}
+
+// roamingRowFor looks roaming-user records up in the relay table relay test
+// uses (--relay-db or $QMAILCTL_RELAY_DB, else the default SQLite file when
+// it exists; RELAY_TABLE from getenv), so that relay test and tcp explain
+// name the row behind an IndiMail record. It never creates a table, and
+// any failure leaves the generic wording: naming the row is a courtesy, the
+// verdict comes from the cdb.
+func (a *app) roamingRowFor(ctx context.Context, getenv func(string) string) func(ip string) (*site.RoamingRow, error) {
+	return func(ip string) (*site.RoamingRow, error) {
+		dsn := a.relayDB
+		path := dsn
+		switch {
+		case dsn == "":
+			path = relaytable.DefaultSQLitePath
+		case strings.HasPrefix(dsn, "sqlite:"):
+			path = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		}
+		if !strings.HasPrefix(path, "mysql://") {
+			if _, err := os.Stat(path); err != nil {
+				return nil, err // relaytable.Open would create the file
+			}
+		}
+		table, err := relaytable.TableFromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		s, err := relaytable.Open(ctx, dsn, table)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		rows, err := s.List(ctx, relaytable.Filter{IP: ip}) // newest first
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		return &site.RoamingRow{Email: rows[0].Email, Time: rows[0].Time, Others: len(rows) - 1}, nil
+	}
 }

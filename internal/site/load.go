@@ -278,7 +278,7 @@ func roamingRule(ro *Roaming, key string) *tcprules.Rule {
 	}
 	r := *f.Rules()[0]
 	r.Line = 0
-	r.Text = line + " (roaming-user entry: " + ro.Describe() + ")"
+	r.Text, _ = ro.Entry(key)
 	return &r
 }
 

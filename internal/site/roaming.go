@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
@@ -41,6 +42,39 @@ type Roaming struct {
 	Layout  string
 	Records []cdb.Record
 	keys    map[string]bool
+
+	// RowFor, when set, finds the relay table row behind an IndiMail
+	// record (the key is the row's IP), so that the record can be named
+	// by who logged in and when. A nil row or an error keeps the generic
+	// wording: the table may be unreachable, or the row cleared since the
+	// cdb was built.
+	RowFor func(ip string) (*RoamingRow, error)
+}
+
+// RoamingRow is the relay table row behind an IndiMail roaming-user record.
+// Others counts the other rows of the same IP (each compiles to the same
+// key; the row named is the newest).
+type RoamingRow struct {
+	Email  string    `json:"email"`
+	Time   time.Time `json:"time"`
+	Others int       `json:"others,omitempty"`
+}
+
+// Entry names the roaming-user record with key for a person: its line and,
+// for IndiMail's layout with RowFor set, the relay table row behind it
+// ("relay table row for joe@example.com at ..."), which it also returns.
+func (r *Roaming) Entry(key string) (string, *RoamingRow) {
+	line := r.Line(key)
+	if r.Layout == LayoutRelayTable && r.RowFor != nil {
+		if row, err := r.RowFor(key); err == nil && row != nil {
+			text := fmt.Sprintf("%s (roaming-user entry: relay table row for %s at %s", line, row.Email, row.Time.Format("2006-01-02 15:04:05 -0700"))
+			if row.Others > 0 {
+				text += fmt.Sprintf(", and %d other row(s) for this IP", row.Others)
+			}
+			return text + ")", row
+		}
+	}
+	return line + " (roaming-user entry: " + r.Describe() + ")", nil
 }
 
 // Has reports whether key is one of the roaming-user records.
