@@ -43,7 +43,7 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 			if err != nil {
 				return false, "", err
 			}
-			st, err := site.CompareRoaming(src, dst, p)
+			st, err := site.CompareRoaming(site.LayoutOpenSMTP, src, dst, p)
 			return st.Stale(), st.Reason, err
 		}
 		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
@@ -51,12 +51,45 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 			if err != nil {
 				return tcprules.Stats{}, nil, err
 			}
-			return site.BuildRoaming(t, src, dst, p)
+			return site.BuildRoaming(t, site.LayoutOpenSMTP, src, dst, p)
+		}
+		return j
+	case roaming == site.LayoutRelayTable:
+		// IndiMail's update_rules: the relay table's rows, then tcp.smtp
+		// filtered as it copies it.
+		prefix := func() ([]byte, error) {
+			ctx := context.Background()
+			table, err := relaytable.TableFromEnv(os.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			s, err := relaytable.Open(ctx, a.relayDB, table)
+			if err != nil {
+				return nil, err
+			}
+			defer s.Close()
+			ips, err := s.RuleIPs(ctx)
+			return site.RelayTableLines(ips), err
+		}
+		j.stale = func() (bool, string, error) {
+			p, err := prefix()
+			if err != nil {
+				return false, "", err
+			}
+			st, err := site.CompareRoaming(site.LayoutRelayTable, src, dst, p)
+			return st.Stale(), st.Reason, err
+		}
+		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			p, err := prefix()
+			if err != nil {
+				return tcprules.Stats{}, nil, err
+			}
+			return site.BuildRoaming(t, site.LayoutRelayTable, src, dst, p)
 		}
 		return j
 	case roaming != "":
 		j.build = func(*safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
-			return tcprules.Stats{}, nil, usageErrorf("--roaming %q: expected open-smtp=FILE or drop", roaming)
+			return tcprules.Stats{}, nil, usageErrorf("--roaming %q: expected open-smtp=FILE, relay-table or drop", roaming)
 		}
 		return j
 	}
@@ -72,7 +105,7 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 		if ro != nil {
 			hint := "keep them: qmailctl cdb --roaming open-smtp=FILE " + src + " (vpopmail's open-smtp); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
 			if ro.Layout == site.LayoutRelayTable {
-				hint = "IndiMail rebuilds this cdb with update_rules (or clearopensmtp -t), which puts the relay table's rows first; drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+				hint = "keep them: qmailctl cdb --roaming relay-table " + src + " (IndiMail's relay table, --relay-db; what update_rules writes); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
 			}
 			// The hint goes in the message: qmailctl cdb prints one error
 			// line per file.
