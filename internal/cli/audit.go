@@ -94,7 +94,7 @@ something is, 111 when the files cannot be read.`,
 						return err
 					}
 					sa.Findings = append(sa.Findings, relay.Audit(in)...)
-					sa.Findings = append(sa.Findings, c.Findings(in.TCP)...)
+					sa.Findings = append(sa.Findings, c.Findings()...)
 				}
 				sa.Summary = relay.Summarize(sa.Findings)
 				out.Services = append(out.Services, sa)

@@ -69,6 +69,9 @@ records that its source does not have, qmailctl cdb refuses to rebuild it from
 the source alone (exit 100, the records named, nothing written): --roaming
 open-smtp=FILE rebuilds them from vpopmail's open-smtp file (each line cut at
 its TAB, then the rules file: byte for byte what vpopmail writes), --roaming
+relay-table rebuilds them from IndiMail's relay table (--relay-db, RELAY_TABLE:
+one IP:allow,RELAYCLIENT="" line per row, expired ones too, then the rules file
+as update_rules copies it: byte for byte what update_rules writes), --roaming
 drop drops them.
 
 EXIT STATUS
@@ -131,7 +134,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
-	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) to rebuild them from FILE, or drop")
+	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) or relay-table (IndiMail) to rebuild them, or drop")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }

@@ -212,6 +212,15 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if opened.Relay.RBL != nil {
 		opened.Relay.RBL.Assume = o.rblAssume
 	}
+	var roaming *site.RoamingRow
+	if ro := opened.Rules.Roaming; ro != nil {
+		rowFor := a.roamingRowFor(cmd.Context(), func(k string) string { return c.Env[k] })
+		ro.RowFor = func(ip string) (*site.RoamingRow, error) {
+			row, err := rowFor(ip)
+			roaming = row
+			return row, err
+		}
+	}
 	rc := &relayCtx{cfg: opened.Relay}
 	defer rc.close()
 	// Wired whatever the environment says: CHECKRELAY may come from the
@@ -240,6 +249,7 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if o.asJSON {
 		out := relayJSON(res, q, all, c.RulesCDB, c.ControlDir)
 		out.MTA, out.MTAFrom = string(mta), mtaFrom
+		out.Roaming = roaming
 		if err := a.printJSON(out); err != nil {
 			return err
 		}
@@ -431,6 +441,9 @@ type relayOut struct {
 	Recipients []recipientOut  `json:"recipients"`
 	Env        []tcprules.Var  `json:"env"`
 	Config     relayConfigJSON `json:"config"`
+	// Roaming: the relay table row behind the IndiMail roaming-user record
+	// that tcpserver matched.
+	Roaming *site.RoamingRow `json:"roaming,omitempty"`
 }
 
 type recipientOut struct {

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/site"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
@@ -41,7 +43,7 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 			if err != nil {
 				return false, "", err
 			}
-			st, err := site.CompareRoaming(src, dst, p)
+			st, err := site.CompareRoaming(site.LayoutOpenSMTP, src, dst, p)
 			return st.Stale(), st.Reason, err
 		}
 		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
@@ -49,12 +51,45 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 			if err != nil {
 				return tcprules.Stats{}, nil, err
 			}
-			return site.BuildRoaming(t, src, dst, p)
+			return site.BuildRoaming(t, site.LayoutOpenSMTP, src, dst, p)
+		}
+		return j
+	case roaming == site.LayoutRelayTable:
+		// IndiMail's update_rules: the relay table's rows, then tcp.smtp
+		// filtered as it copies it.
+		prefix := func() ([]byte, error) {
+			ctx := context.Background()
+			table, err := relaytable.TableFromEnv(os.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			s, err := relaytable.Open(ctx, a.relayDB, table)
+			if err != nil {
+				return nil, err
+			}
+			defer s.Close()
+			ips, err := s.RuleIPs(ctx)
+			return site.RelayTableLines(ips), err
+		}
+		j.stale = func() (bool, string, error) {
+			p, err := prefix()
+			if err != nil {
+				return false, "", err
+			}
+			st, err := site.CompareRoaming(site.LayoutRelayTable, src, dst, p)
+			return st.Stale(), st.Reason, err
+		}
+		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			p, err := prefix()
+			if err != nil {
+				return tcprules.Stats{}, nil, err
+			}
+			return site.BuildRoaming(t, site.LayoutRelayTable, src, dst, p)
 		}
 		return j
 	case roaming != "":
 		j.build = func(*safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
-			return tcprules.Stats{}, nil, usageErrorf("--roaming %q: expected open-smtp=FILE or drop", roaming)
+			return tcprules.Stats{}, nil, usageErrorf("--roaming %q: expected open-smtp=FILE, relay-table or drop", roaming)
 		}
 		return j
 	}
@@ -70,7 +105,7 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 		if ro != nil {
 			hint := "keep them: qmailctl cdb --roaming open-smtp=FILE " + src + " (vpopmail's open-smtp); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
 			if ro.Layout == site.LayoutRelayTable {
-				hint = "IndiMail rebuilds this cdb with update_rules (or clearopensmtp -t), which puts the relay table's rows first; drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+				hint = "keep them: qmailctl cdb --roaming relay-table " + src + " (IndiMail's relay table, --relay-db; what update_rules writes); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
 			}
 			// The hint goes in the message: qmailctl cdb prints one error
 			// line per file.
@@ -79,4 +114,42 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 		return build(t)
 	}
 	return j
+}
+
+// roamingRowFor looks roaming-user records up in the relay table relay test
+// uses (--relay-db or $QMAILCTL_RELAY_DB, else the default SQLite file when
+// it exists; RELAY_TABLE from getenv), so that relay test and tcp explain
+// name the row behind an IndiMail record. It never creates a table, and
+// any failure leaves the generic wording: naming the row is a courtesy, the
+// verdict comes from the cdb.
+func (a *app) roamingRowFor(ctx context.Context, getenv func(string) string) func(ip string) (*site.RoamingRow, error) {
+	return func(ip string) (*site.RoamingRow, error) {
+		dsn := a.relayDB
+		path := dsn
+		switch {
+		case dsn == "":
+			path = relaytable.DefaultSQLitePath
+		case strings.HasPrefix(dsn, "sqlite:"):
+			path = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		}
+		if !strings.HasPrefix(path, "mysql://") {
+			if _, err := os.Stat(path); err != nil {
+				return nil, err // relaytable.Open would create the file
+			}
+		}
+		table, err := relaytable.TableFromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		s, err := relaytable.Open(ctx, dsn, table)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		rows, err := s.List(ctx, relaytable.Filter{IP: ip}) // newest first
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		return &site.RoamingRow{Email: rows[0].Email, Time: rows[0].Time, Others: len(rows) - 1}, nil
+	}
 }

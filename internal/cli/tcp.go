@@ -551,6 +551,8 @@ type explainJSON struct {
 	// SourceUnreadable: the answer comes from the cdb alone (the source
 	// is mode 600 and qmailctl is not root): no line numbers.
 	SourceUnreadable bool `json:"source_unreadable,omitempty"`
+	// Roaming: the relay table row behind an IndiMail roaming-user record.
+	Roaming *site.RoamingRow `json:"roaming,omitempty"`
 }
 
 func (a *app) newTCPExplainCmd(file *string) *cobra.Command {
@@ -577,7 +579,7 @@ allowed or denied.`,
 				return badInput(err, "give the client address as tcpserver reports it, e.g. 10.1.1.5 or 2001:db8::5")
 			}
 			q := tcprules.Query{IP: ip, Host: host, HasHost: cmd.Flags().Changed("host"), Info: info, HasInfo: cmd.Flags().Changed("info")}
-			out, err := explain(path, q)
+			out, err := explain(path, q, a.roamingRowFor(cmd.Context(), os.Getenv))
 			if err != nil {
 				return err
 			}
@@ -600,8 +602,9 @@ allowed or denied.`,
 	return cmd
 }
 
-// explain looks q up in path's cdb and finds the source line of the rule.
-func explain(path string, q tcprules.Query) (explainJSON, error) {
+// explain looks q up in path's cdb and finds the source line of the rule;
+// rowFor names the relay table row behind a roaming-user record.
+func explain(path string, q tcprules.Query, rowFor func(ip string) (*site.RoamingRow, error)) (explainJSON, error) {
 	out := explainJSON{IP: q.IP, CDB: path + ".cdb", Env: []tcprules.Var{}, Unset: []string{}, Action: "allow", File: path}
 	if q.HasHost {
 		out.Host = &q.Host
@@ -642,7 +645,8 @@ func explain(path string, q tcprules.Query) (explainJSON, error) {
 	if d.Matched && rs.Roaming.Has(d.Key) {
 		// IndiMail's relay table rows or vpopmail's open-smtp lines, put
 		// ahead of the rules: no line of the source has it.
-		out.Rule = rs.Roaming.Line(d.Key) + " (roaming-user entry: " + rs.Roaming.Describe() + ")"
+		rs.Roaming.RowFor = rowFor
+		out.Rule, out.Roaming = rs.Roaming.Entry(d.Key)
 		out.File = out.CDB
 		return out, nil
 	}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"sort"
@@ -45,9 +46,8 @@ type ControlInput struct {
 // AuditInput is the whole relay configuration, read by LoadAudit (or built
 // by a test): Audit itself does no I/O.
 type AuditInput struct {
-	TCP         *tcprules.File // the rules source; nil when missing
 	TCPFacts    FileFacts
-	TCPProblems []diag.Problem // tcprules.Parse's problems
+	TCPFindings []Finding // TCPFindings of the rules source; none when it is missing
 	TCPCDB      FileFacts
 	TCPStale    Staleness
 
@@ -190,19 +190,7 @@ func Audit(in *AuditInput) []Finding {
 			"the rules source does not exist, so the rules in the cdb cannot be audited or rebuilt",
 			"recreate "+in.TCPFacts.Path)
 	}
-	for _, p := range in.TCPProblems {
-		if p.Severity >= diag.Warning {
-			out = append(out, Finding{Check: "tcp.smtp", Problem: p})
-		}
-	}
-	if in.TCP != nil && diag.FirstError(in.TCPProblems) == nil {
-		for _, p := range in.TCP.Shadowed() {
-			out = append(out, Finding{Check: "tcp-shadowed", Problem: p})
-		}
-		for _, r := range in.TCP.Rules() {
-			auditRule(in.TCPFacts.Path, r, add)
-		}
-	}
+	out = append(out, in.TCPFindings...)
 	if in.TCPStale.Stale {
 		add("stale", diag.Warning, in.TCPCDB.Path, 0, "",
 			"stale: "+in.TCPStale.Reason+"; tcpserver still uses the old rules",
@@ -266,6 +254,37 @@ func Audit(in *AuditInput) []Finding {
 }
 
 // auditRule flags a tcp.smtp rule that gives relaying to too many clients.
+// TCPFindings are relay audit's findings about the rules file that c
+// surveyed, read again from src a line at a time (memory does not grow with
+// the file): its syntax problems, then the rules that never take effect and
+// the rules that let too many clients relay (both only when the file has no
+// syntax error). each, when not nil, is called with every rule.
+func TCPFindings(c *tcprules.Check, src io.Reader, each func(*tcprules.Rule)) ([]Finding, error) {
+	var parse, shadowed, rules []Finding
+	add := func(check string, sev diag.Severity, file string, line int, text, msg, hint string) {
+		rules = append(rules, Finding{Check: check, Problem: diag.Problem{
+			Pos: diag.Pos{File: file, Line: line}, Severity: sev, Msg: msg, Text: text, Hint: hint}})
+	}
+	err := c.Scan(src, func(r *tcprules.Rule) error {
+		if each != nil {
+			each(r)
+		}
+		if !c.HasErrors {
+			auditRule(c.Name, r, add)
+		}
+		return nil
+	}, func(p diag.Problem, sh bool) error {
+		switch {
+		case sh:
+			shadowed = append(shadowed, Finding{Check: "tcp-shadowed", Problem: p})
+		case p.Severity >= diag.Warning:
+			parse = append(parse, Finding{Check: "tcp.smtp", Problem: p})
+		}
+		return nil
+	})
+	return append(append(parse, shadowed...), rules...), err
+}
+
 func auditRule(file string, r *tcprules.Rule, add func(check string, sev diag.Severity, file string, line int, text, msg, hint string)) {
 	if r.Deny {
 		return

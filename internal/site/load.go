@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -198,11 +199,11 @@ func (c *Config) LoadAudit(probe func() error) (*relay.AuditInput, error) {
 	}
 	c.rules = rs
 	if in.TCPFacts.Exists && !rs.SourceUnreadable {
-		data, err := safefile.ReadFile(c.RulesSource)
-		if err != nil {
+		// Two streamed reads (tcprules.Check): memory does not grow with
+		// the file, so a 1,000,000-line tcp.smtp is audited in a few MiB.
+		if err := c.auditRules(in); err != nil {
 			return nil, fmt.Errorf("read rules: %w", err)
 		}
-		in.TCP, in.TCPProblems = tcprules.Parse(c.RulesSource, data)
 		if rs.CDBExists && rs.Staleness != nil && rs.SourceError == nil {
 			in.TCPStale = relay.Staleness{Checked: true, Stale: rs.Stale(), Reason: rs.Staleness.Reason}
 		}
@@ -282,7 +283,7 @@ func roamingRule(ro *Roaming, key string) *tcprules.Rule {
 	}
 	r := *f.Rules()[0]
 	r.Line = 0
-	r.Text = line + " (roaming-user entry: " + ro.Describe() + ")"
+	r.Text, _ = ro.Entry(key)
 	return &r
 }
 
@@ -334,4 +335,35 @@ func mapFile(path string) (*mapped, error) {
 		return nil, err
 	}
 	return &mapped{data: data, close: release}, nil
+}
+
+// auditRules reads the rules source twice, a line at a time: a survey, then
+// relay audit's findings about it, with the rules whose RBLSMTPD does
+// nothing kept for Findings.
+func (c *Config) auditRules(in *relay.AuditInput) error {
+	read := func(f func(io.Reader) error) error {
+		file, err := safefile.Open(c.RulesSource)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		return f(file)
+	}
+	var chk *tcprules.Check
+	err := read(func(r io.Reader) (err error) {
+		chk, err = tcprules.Survey(c.RulesSource, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.rblRules = nil
+	return read(func(r io.Reader) (err error) {
+		in.TCPFindings, err = relay.TCPFindings(chk, r, func(rule *tcprules.Rule) {
+			if f := c.rblRuleFinding(rule); f != nil {
+				c.rblRules = append(c.rblRules, *f)
+			}
+		})
+		return err
+	})
 }

@@ -12,9 +12,9 @@ import (
 
 // Findings are relay audit's findings about what internal/relay does not
 // see: rblsmtpd (RBLFindings) and a roaming-user layout of the rules cdb.
-// Call after LoadAudit; rules is its parsed rules source.
-func (c *Config) Findings(rules *tcprules.File) []relay.Finding {
-	out := c.RBLFindings(rules)
+// Call after LoadAudit.
+func (c *Config) Findings() []relay.Finding {
+	out := c.RBLFindings()
 	if f := RoamingFinding(c.rules); f != nil {
 		out = append(out, *f)
 	}
@@ -23,9 +23,8 @@ func (c *Config) Findings(rules *tcprules.File) []relay.Finding {
 
 // RBLFindings are relay audit's findings about rblsmtpd for c: which DNS
 // lists its rblsmtpd asks, and tcp.smtp rules whose RBLSMTPD does nothing
-// because no rblsmtpd runs. rules is the parsed rules source (nil when it
-// could not be read).
-func (c *Config) RBLFindings(rules *tcprules.File) []relay.Finding {
+// because no rblsmtpd runs (found by LoadAudit as it read the rules).
+func (c *Config) RBLFindings() []relay.Finding {
 	var out []relay.Finding
 	var prog *Program
 	if c.Service != nil {
@@ -53,22 +52,26 @@ func (c *Config) RBLFindings(rules *tcprules.File) []relay.Finding {
 		return append(out, relay.Finding{Check: "rblsmtpd", Problem: diag.Problem{Pos: diag.Pos{File: run}, Severity: diag.Info, Msg: msg,
 			Hint: "qmailctl relay test IP FROM RCPT --service " + c.Service.Dir + " --rbl-assume listed"}})
 	}
-	if rules == nil {
+	return append(out, c.rblRules...)
+}
+
+// rblRuleFinding is the finding about a rule whose RBLSMTPD does nothing
+// because no rblsmtpd runs, or nil.
+func (c *Config) rblRuleFinding(r *tcprules.Rule) *relay.Finding {
+	if c.Service != nil && c.Service.Program("rblsmtpd") != nil {
 		return nil
 	}
-	for _, r := range rules.Rules() {
-		for _, v := range r.Env {
-			if v.Name == "RBLSMTPD" && !v.Unset && v.Value != "" {
-				where := "no rblsmtpd is known to run before qmail-smtpd"
-				if c.Service != nil {
-					where = filepath.Join(c.Service.Dir, "run") + " runs no rblsmtpd before qmail-smtpd"
-				}
-				out = append(out, relay.Finding{Check: "rblsmtpd", Problem: diag.Problem{
-					Pos: diag.Pos{File: c.RulesSource, Line: r.Line}, Text: r.Text, Severity: diag.Warning,
-					Msg:  fmt.Sprintf("RBLSMTPD=%q blocks nobody: %s", v.Value, where),
-					Hint: "put rblsmtpd between tcpserver and qmail-smtpd in the run script, or use :deny"}})
+	for _, v := range r.Env {
+		if v.Name == "RBLSMTPD" && !v.Unset && v.Value != "" {
+			where := "no rblsmtpd is known to run before qmail-smtpd"
+			if c.Service != nil {
+				where = filepath.Join(c.Service.Dir, "run") + " runs no rblsmtpd before qmail-smtpd"
 			}
+			return &relay.Finding{Check: "rblsmtpd", Problem: diag.Problem{
+				Pos: diag.Pos{File: c.RulesSource, Line: r.Line}, Text: r.Text, Severity: diag.Warning,
+				Msg:  fmt.Sprintf("RBLSMTPD=%q blocks nobody: %s", v.Value, where),
+				Hint: "put rblsmtpd between tcpserver and qmail-smtpd in the run script, or use :deny"}}
 		}
 	}
-	return out
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
@@ -41,6 +42,39 @@ type Roaming struct {
 	Layout  string
 	Records []cdb.Record
 	keys    map[string]bool
+
+	// RowFor, when set, finds the relay table row behind an IndiMail
+	// record (the key is the row's IP), so that the record can be named
+	// by who logged in and when. A nil row or an error keeps the generic
+	// wording: the table may be unreachable, or the row cleared since the
+	// cdb was built.
+	RowFor func(ip string) (*RoamingRow, error)
+}
+
+// RoamingRow is the relay table row behind an IndiMail roaming-user record.
+// Others counts the other rows of the same IP (each compiles to the same
+// key; the row named is the newest).
+type RoamingRow struct {
+	Email  string    `json:"email"`
+	Time   time.Time `json:"time"`
+	Others int       `json:"others,omitempty"`
+}
+
+// Entry names the roaming-user record with key for a person: its line and,
+// for IndiMail's layout with RowFor set, the relay table row behind it
+// ("relay table row for joe@example.com at ..."), which it also returns.
+func (r *Roaming) Entry(key string) (string, *RoamingRow) {
+	line := r.Line(key)
+	if r.Layout == LayoutRelayTable && r.RowFor != nil {
+		if row, err := r.RowFor(key); err == nil && row != nil {
+			text := fmt.Sprintf("%s (roaming-user entry: relay table row for %s at %s", line, row.Email, row.Time.Format("2006-01-02 15:04:05 -0700"))
+			if row.Others > 0 {
+				text += fmt.Sprintf(", and %d other row(s) for this IP", row.Others)
+			}
+			return text + ")", row
+		}
+	}
+	return line + " (roaming-user entry: " + r.Describe() + ")", nil
 }
 
 // Has reports whether key is one of the roaming-user records.
@@ -165,12 +199,13 @@ func (e *RoamingRefusal) Error() string {
 		e.CDB, len(e.Roaming.Records), strings.Join(ex, "; "), e.Roaming.Describe())
 }
 
-// BuildRoaming compiles prefix (roaming-user lines, RoamingLines) followed
-// by the rules file src into dst, staged in t, as vpopmail's update_rules feeds
-// tcprules: the result is byte for byte what that tool writes. Like
-// tcprules.Build, dst is replaced when t commits, or left as it was.
-func BuildRoaming(t *safefile.Txn, src, dst string, prefix []byte) (tcprules.Stats, []diag.Problem, error) {
-	in, err := t.Open(src)
+// BuildRoaming compiles prefix (roaming-user lines: RoamingLines,
+// RelayTableLines) followed by the rules file src into dst, staged in t, as
+// the layout's tool feeds tcprules: the result is byte for byte what that
+// tool writes. Like tcprules.Build, dst is replaced when t commits, or left
+// as it was.
+func BuildRoaming(t *safefile.Txn, layout, src, dst string, prefix []byte) (tcprules.Stats, []diag.Problem, error) {
+	in, err := roamingRules(layout, t.Open, src)
 	if err != nil {
 		return tcprules.Stats{}, nil, err
 	}
@@ -190,15 +225,83 @@ func BuildRoaming(t *safefile.Txn, src, dst string, prefix []byte) (tcprules.Sta
 	return st, warns, err
 }
 
-// CompareRoaming is the staleness of dst against prefix followed by src.
-func CompareRoaming(src, dst string, prefix []byte) (cdb.Staleness, error) {
-	f, err := safefile.Open(src)
+// CompareRoaming is the staleness of dst against prefix followed by src, as
+// the layout's tool feeds them to tcprules.
+func CompareRoaming(layout, src, dst string, prefix []byte) (cdb.Staleness, error) {
+	in, err := roamingRules(layout, func(name string) (*os.File, error) { return safefile.Open(name) }, src)
 	if err != nil {
 		return cdb.Staleness{}, err
 	}
-	defer f.Close()
+	defer in.Close()
 	return cdb.Compare(dst, func(add func(k, d []byte) error) error {
-		_, _, err := tcprules.Compile(src, io.MultiReader(bytes.NewReader(prefix), f), adder(add))
+		_, _, err := tcprules.Compile(src, io.MultiReader(bytes.NewReader(prefix), in), adder(add))
 		return err
 	})
+}
+
+// roamingRules opens the rules file src as the layout's tool passes it to
+// tcprules: vpopmail as it is, IndiMail through UpdateRulesFilter.
+func roamingRules(layout string, open func(string) (*os.File, error), src string) (io.ReadCloser, error) {
+	f, err := open(src)
+	if err != nil {
+		return nil, err
+	}
+	if layout != LayoutRelayTable {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{UpdateRulesFilter(f), f}, nil
+}
+
+// RelayTableLines are the lines update_rules writes for the relay table's
+// rows: `IP:allow,RELAYCLIENT=""` for each ipaddr, in the order given.
+func RelayTableLines(ips []string) []byte {
+	var b bytes.Buffer
+	for _, ip := range ips {
+		b.WriteString(ip)
+		b.WriteString(":allow,RELAYCLIENT=\"\"\n")
+	}
+	return b.Bytes()
+}
+
+// UpdateRulesFilter passes the rules file r on as IndiMail's update_rules
+// copies it to tcprules after the relay table's rows. It reads the file a
+// line at a time (newline kept; a last line without one is passed without
+// one) and, as C string functions see the line, looks for the first '#'
+// before any NUL byte: that '#' becomes a NUL byte but the line keeps its
+// length, so the comment's other bytes and the newline are still written.
+// A line whose bytes before that point (or before a NUL) are all C
+// whitespace (space, \t, \n, \v, \f, \r) is not written: blank lines and
+// whole-line comments go.
+func UpdateRulesFilter(r io.Reader) io.Reader {
+	return &updateRules{br: bufio.NewReaderSize(r, 64*1024)}
+}
+
+type updateRules struct {
+	br   *bufio.Reader
+	line []byte
+	err  error
+}
+
+func (u *updateRules) Read(p []byte) (int, error) {
+	for len(u.line) == 0 {
+		if u.err != nil {
+			return 0, u.err
+		}
+		u.line, u.err = u.br.ReadBytes('\n')
+		end := bytes.IndexAny(u.line, "#\x00")
+		if end < 0 {
+			end = len(u.line)
+		} else if u.line[end] == '#' {
+			u.line[end] = 0
+		}
+		if len(bytes.TrimLeft(u.line[:end], " \t\n\v\f\r")) == 0 {
+			u.line = nil
+		}
+	}
+	n := copy(p, u.line)
+	u.line = u.line[n:]
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +69,27 @@ func TestFindRoaming(t *testing.T) {
 				t.Errorf("RulesStaleness = %+v, %v; want fresh with roaming records", rs, err)
 			}
 		})
+	}
+}
+
+// TestUpdateRulesFilter: the rules file as IndiMail's update_rules copies it
+// to tcprules: lines with only C whitespace before the first '#' (or NUL)
+// dropped, that '#' made a NUL byte, the rest of the line kept.
+func TestUpdateRulesFilter(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"# c\n:allow\n", ":allow\n"},
+		{"\n \t\v\f\r\n:allow", ":allow"},
+		{"  # c\n1.2.3.:deny\n", "1.2.3.:deny\n"},
+		{"1.:allow # office\n", "1.:allow \x00 office\n"},
+		{"1.:allow#a#b\n", "1.:allow\x00a#b\n"},
+		{" \x00#x\n:allow\n", ":allow\n"},
+		{"1.:allow\x00#x\n", "1.:allow\x00#x\n"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		got, err := io.ReadAll(UpdateRulesFilter(strings.NewReader(tc.in)))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("UpdateRulesFilter(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/qmailctl/qmailctl/internal/safefile"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
+	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -98,7 +99,8 @@ type Config struct {
 	Env     map[string]string
 	EnvFrom string
 
-	rules RulesState // set by LoadAudit
+	rules    RulesState      // set by LoadAudit
+	rblRules []relay.Finding // set by LoadAudit: rules whose RBLSMTPD does nothing
 }
 
 // Label names the configuration for a person.

@@ -43,18 +43,38 @@ func Survey(name string, src io.Reader) (*Check, error) {
 // and, when the file has no syntax error, the rules that never take effect
 // (File.Shadowed). It stops at the first error emit returns.
 func (c *Check) Problems(src io.Reader, emit func(diag.Problem) error) error {
+	return c.Scan(src, nil, func(p diag.Problem, _ bool) error { return emit(p) })
+}
+
+// Scan is Problems that also tells the shadowed rules (shadowed true) from
+// Parse's diagnostics, and calls rule, when not nil, with every rule after
+// its line's problems. It holds one line at a time.
+func (c *Check) Scan(src io.Reader, rule func(*Rule) error, problem func(p diag.Problem, shadowed bool) error) error {
 	s := NewScanner(c.Name, src)
-	var line []diag.Problem
+	type lp struct {
+		p        diag.Problem
+		shadowed bool
+	}
+	var line []lp
 	for s.Scan() {
-		line = append(line[:0], s.Problems()...)
-		if r := s.Line().Rule; r != nil && !c.HasErrors {
+		line = line[:0]
+		for _, p := range s.Problems() {
+			line = append(line, lp{p, false})
+		}
+		r := s.Line().Rule
+		if r != nil && !c.HasErrors {
 			if p := c.sh.check(c.Name, r); p != nil {
-				line = append(line, *p)
+				line = append(line, lp{*p, true})
 			}
 		}
-		sort.SliceStable(line, func(i, j int) bool { return line[i].Col < line[j].Col })
-		for _, p := range line {
-			if err := emit(p); err != nil {
+		sort.SliceStable(line, func(i, j int) bool { return line[i].p.Col < line[j].p.Col })
+		for _, x := range line {
+			if err := problem(x.p, x.shadowed); err != nil {
+				return err
+			}
+		}
+		if r != nil && rule != nil {
+			if err := rule(r); err != nil {
 				return err
 			}
 		}
