@@ -221,8 +221,11 @@ func (l *Lock) removeStale(writing ...string) {
 }
 
 // isTempName reports whether name is a temporary file of qmailctl's naming:
-// .NAME.qmailctl-DIGITS, or .NAME followed by digits where NAME is in the
-// directory (what versions before transactions wrote).
+// .NAME.qmailctl-DIGITS, or what versions before transactions wrote through
+// renameio: .NAME followed by a random non-negative int64 in decimal, where
+// NAME is in the directory. That number has 15 to 19 digits but for one
+// draw in 100,000; an admin's own .NAME20240101 or .NAME1 is never taken
+// for one.
 func isTempName(name string, names map[string]bool) bool {
 	rest, ok := strings.CutPrefix(name, ".")
 	if !ok {
@@ -231,8 +234,9 @@ func isTempName(name string, names map[string]bool) bool {
 	if base, digits, ok := strings.Cut(rest, tempMark); ok && base != "" && isDigits(digits) {
 		return true
 	}
-	for i := len(rest); i > 1 && isDigits(rest[i-1:i]); i-- {
-		if names[rest[:i-1]] {
+	for n := 15; n <= 19 && n < len(rest); n++ {
+		base, digits := rest[:len(rest)-n], rest[len(rest)-n:]
+		if isDigits(digits) && !isDigits(base[len(base)-1:]) && names[base] {
 			return true
 		}
 	}

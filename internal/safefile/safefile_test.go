@@ -89,7 +89,7 @@ func TestWriteFileRemovesLitter(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tcp.smtp.cdb")
 	// What a run killed before its rename leaves behind, and look-alikes that must stay.
-	for _, name := range []string{".tcp.smtp.cdb123456", ".tcp.smtp.cdbx1", "tcp.smtp"} {
+	for _, name := range []string{".tcp.smtp.cdb3427190655178234121", ".tcp.smtp.cdbx1", "tcp.smtp"} {
 		os.WriteFile(filepath.Join(dir, name), nil, 0o644)
 	}
 	l := lock(t, dir)

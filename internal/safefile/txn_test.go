@@ -180,8 +180,12 @@ func TestBeginLockOrder(t *testing.T) {
 // that a live process holds, one newer than the lock, or anybody else's.
 func TestLockRemovesStaleTemps(t *testing.T) {
 	dir := t.TempDir()
-	stale := []string{".tcp.smtp.cdb.qmailctl-123456", ".morercpthosts.qmailctl-1", ".tcp.smtp.cdb8765309"}
-	keep := []string{".tcp.smtp.cdb.qmailctl-12x", "tcp.smtp.qmailctl-1", ".qmailctl-1", ".other123", "tcp.smtp", "tcp.smtp.cdb"}
+	// renameio's leftovers: .NAME and a random int64 (15-19 digits).
+	stale := []string{".tcp.smtp.cdb.qmailctl-123456", ".morercpthosts.qmailctl-1", ".tcp.smtp.cdb8765309437165307294", ".tcp.smtp123456789012345"}
+	// An admin's backups beside the files (.tcp.smtp20240101, .tcp.smtp1)
+	// are not qmailctl's, whatever their age.
+	keep := []string{".tcp.smtp.cdb.qmailctl-12x", "tcp.smtp.qmailctl-1", ".qmailctl-1", ".other123", "tcp.smtp", "tcp.smtp.cdb",
+		".tcp.smtp20240101", ".tcp.smtp1", ".tcp.smtp.cdb8765309", ".tcp.smtp.cdb12345678901234567890", ".other123456789012345678"}
 	for _, n := range append(slices.Clone(stale), keep...) {
 		mustWrite(t, filepath.Join(dir, n), "")
 	}
