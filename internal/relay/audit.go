@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
@@ -410,4 +411,34 @@ func Summarize(f []Finding) Summary {
 		}
 	}
 	return s
+}
+
+// CDBFindings are relay audit's findings about the rules that the cdb at
+// path holds, for a rules source this user may not read (tcp.smtp mode 600
+// beside a world-readable cdb): each key's first record, as tcpserver uses
+// it, is judged as the rule it came from would be, without line numbers.
+func CDBFindings(path string) ([]Finding, error) {
+	r, err := cdb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Finding
+	add := func(check string, sev diag.Severity, file string, line int, text, msg, hint string) {
+		out = append(out, Finding{Check: check, Problem: diag.Problem{
+			Pos: diag.Pos{File: file, Line: line}, Severity: sev, Msg: msg, Text: text, Hint: hint}})
+	}
+	seen := map[string]bool{}
+	err = r.ForEach(func(key, data []byte) error {
+		if seen[string(key)] {
+			return nil // tcpserver uses a key's first record
+		}
+		seen[string(key)] = true
+		deny, env := tcprules.Decode(data)
+		rule := &tcprules.Rule{Address: string(key), Deny: deny, Env: env}
+		rule.Text = rule.String()
+		auditRule(path, rule, add)
+		return nil
+	})
+	return out, err
 }

@@ -208,6 +208,21 @@ func (c *Config) LoadAudit(probe func() error) (*relay.AuditInput, error) {
 			in.TCPStale = relay.Staleness{Checked: true, Stale: rs.Stale(), Reason: rs.Staleness.Reason}
 		}
 	}
+	if in.TCPFacts.Exists && rs.SourceUnreadable {
+		// Judge what tcpserver really reads, the cdb, rather than say
+		// nothing: an open relay must not pass as "no problems found".
+		in.TCPFindings = append(in.TCPFindings, relay.Finding{Check: "tcp-unreadable", Problem: diag.Problem{
+			Pos: diag.Pos{File: c.RulesSource}, Severity: diag.Warning,
+			Msg:  "this user may not read the rules file: the findings about its rules come from " + c.RulesCDB + " (what tcpserver reads), without line numbers, and the source's syntax and staleness are not checked",
+			Hint: "run it as root: sudo qmailctl relay audit"}})
+		if rs.CDBExists {
+			fs, err := relay.CDBFindings(c.RulesCDB)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", c.RulesCDB, err)
+			}
+			in.TCPFindings = append(in.TCPFindings, fs...)
+		}
+	}
 	for _, k := range control.Kinds() {
 		// An invalid line is a finding (its problem is in probs), not a
 		// failure: only an I/O error leaves f nil.

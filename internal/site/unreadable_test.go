@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/qmailctl/qmailctl/internal/diag"
+	"github.com/qmailctl/qmailctl/internal/relay"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 	"github.com/qmailctl/qmailctl/internal/testexec"
 )
@@ -29,8 +31,9 @@ func TestUnreadableSourceAnswersFromCDB(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	writeFiles(t, dir, map[string]string{"control/rcpthosts": "example.com\n"})
 	src := filepath.Join(dir, "tcp.smtp")
-	os.WriteFile(src, []byte("10.1.1.:allow,RELAYCLIENT=\"\"\n:allow\n"), 0o644)
-	compileTo(t, src+".cdb", "10.1.1.:allow,RELAYCLIENT=\"\"\n:allow\n")
+	// An open relay: relay audit must find it in the cdb.
+	os.WriteFile(src, []byte("10.1.1.:allow,RELAYCLIENT=\"\"\n:allow,RELAYCLIENT=\"\"\n"), 0o644)
+	compileTo(t, src+".cdb", "10.1.1.:allow,RELAYCLIENT=\"\"\n:allow,RELAYCLIENT=\"\"\n")
 	os.Chmod(src+".cdb", 0o644)
 	if os.Geteuid() != 0 {
 		os.Chmod(src, 0o000)
@@ -90,5 +93,18 @@ func checkUnreadable(t *testing.T, dir string) {
 	d, err := tcprules.Lookup(o.Relay.Rules, tcprules.Query{IP: "10.1.1.5"})
 	if err != nil || !d.Matched || d.Key != "10.1.1." {
 		t.Errorf("lookup from the cdb: %+v, %v", d, err)
+	}
+
+	// relay audit judges the cdb, and says why it could not read the source.
+	in, err := c.LoadAudit(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]diag.Severity{}
+	for _, f := range relay.Audit(in) {
+		checks[f.Check] = f.Severity
+	}
+	if checks["tcp-relay-default"] != diag.Error || checks["tcp-unreadable"] != diag.Warning {
+		t.Errorf("audit findings %v; want the open-relay default rule found in the cdb, and the unreadable source", checks)
 	}
 }
