@@ -668,6 +668,11 @@ func explain(path string, q tcprules.Query, rowFor func(ip string) (*site.Roamin
 		}
 		if rule != nil {
 			out.Line, out.Rule = rule.Line, rule.Text
+			if !bytes.Equal(rule.Data(), d.Data) {
+				// A stale cdb: show the rule tcpserver really applies,
+				// not the edited line, which says something else.
+				out.Rule = fmt.Sprintf("%s (the cdb's rule; line %d now reads %s)", tcprules.RuleText([]byte(d.Key), d.Data), rule.Line, rule.Text)
+			}
 		}
 		// A source too large to compare whole: compare the record that
 		// decides with its line (content, as the whole comparison would).

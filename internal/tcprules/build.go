@@ -1,9 +1,12 @@
 package tcprules
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
@@ -68,10 +71,24 @@ func Stale(src, dst string, read *atomic.Int64) (cdb.Staleness, error) {
 	}
 	defer f.Close()
 	in := countReader(f, read)
-	return cdb.Compare(dst, func(add func(key, data []byte) error) error {
+	st, err := cdb.Compare(dst, func(add func(key, data []byte) error) error {
 		_, _, err := Compile(src, in, adderFunc(add))
 		return err
 	})
+	if err == nil && st.State == cdb.Differs && bytes.Equal(st.Want.Key, st.Have.Key) {
+		// Same key: say what the rule is in each, not the key twice.
+		st.Reason = fmt.Sprintf("record %d differs: the source gives %s, the cdb has %s",
+			st.Record, strconv.Quote(RuleText(st.Want.Key, st.Want.Data)), strconv.Quote(RuleText(st.Have.Key, st.Have.Data)))
+	}
+	return st, err
+}
+
+// RuleText writes the cdb record key, data as the rule line that compiles
+// to it.
+func RuleText(key, data []byte) string {
+	deny, env := Decode(data)
+	rule := Rule{Address: string(key), Deny: deny, Env: env}
+	return rule.String()
 }
 
 // adderFunc makes a function an Adder.
