@@ -270,7 +270,13 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		tried = fmt.Sprintf("; tried first %s", quoteKeys(d.Tried[:len(d.Tried)-1]))
 	}
 	where := src.Rule
-	if rule != nil {
+	switch {
+	case rule != nil && !bytes.Equal(rule.Data(), d.Data):
+		// A stale cdb: name the rule tcpserver applies, not the edited line.
+		cdbRule := tcprules.RuleText([]byte(d.Key), d.Data)
+		src.Rule = cdbRule
+		where = fmt.Sprintf("the cdb's rule %s (line %d now reads %s)", cdbRule, rule.Line, rule.Text)
+	case rule != nil:
 		where = "rule " + rule.Text
 	}
 	st.Matched = true
