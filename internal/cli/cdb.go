@@ -134,7 +134,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
-	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) or relay-table (IndiMail) to rebuild them, or drop")
+	a.roamingFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }
@@ -218,7 +218,7 @@ func jobFor(src string) cdbJob {
 // --tcp-dir) under the locks of the directories of the source (which may be
 // a link to another directory) and of its cdb.
 func (a *app) build(src string, always bool) buildResult {
-	j := a.keepRoaming(jobFor(src))
+	j := a.keepRoaming(jobFor(src), "qmailctl cdb --roaming %s "+src)
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
 	}
