@@ -77,10 +77,11 @@ drop drops them.
 EXIT STATUS
   0    every cdb is up to date or was rebuilt
   1    not used
-  100  a source has a syntax error, or --control-dir names no directory, or
-       bad usage; that cdb was left as it was
-  111  a file could not be read or written, or a directory lock was not
-       obtained within --lock-timeout`,
+  100  a source has a syntax error, or --tcp-dir or --control-dir names no
+       directory, or bad usage; that cdb was left as it was
+  111  a file could not be read or written, a directory lock was not
+       obtained within --lock-timeout, or the default --tcp-dir does not
+       exist`,
 		Example: `  # after editing /etc/indimail/tcp/tcp.smtp or control/morercpthosts by hand
   sudo qmailctl cdb
 
@@ -100,6 +101,9 @@ EXIT STATUS
 			if !explicit {
 				var err error
 				if controlDir, err = a.cdbControlDir(cmd.Flags().Changed("control-dir")); err != nil {
+					return err
+				}
+				if err = a.checkTCPDir(cmd); err != nil {
 					return err
 				}
 				if files, err = a.rulesFiles(); err != nil {

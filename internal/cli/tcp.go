@@ -41,6 +41,12 @@ them (see qmailctl cdb --help); the edit is refused, nothing written.`,
 	}
 	var file string
 	cmd.PersistentFlags().StringVar(&file, "file", "", "rules file (default tcp.smtp in --tcp-dir)")
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if file != "" {
+			return nil
+		}
+		return a.checkTCPDir(c)
+	}
 	cmd.AddCommand(a.newTCPListCmd(&file), a.newTCPAddCmd(&file), a.newTCPRemoveCmd(&file),
 		a.newTCPCheckCmd(&file), a.newTCPExplainCmd(&file))
 	return cmd
