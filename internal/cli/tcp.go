@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -43,7 +44,7 @@ them (see qmailctl cdb --help); the edit is refused, nothing written.`,
 	cmd.PersistentFlags().StringVar(&file, "file", "", "rules file (default tcp.smtp in --tcp-dir)")
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if file != "" {
-			return nil
+			return site.CheckDir("directory of --file", filepath.Dir(file), true)
 		}
 		return a.checkTCPDir(c)
 	}
