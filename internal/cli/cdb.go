@@ -47,8 +47,11 @@ is mode 0644 whatever the umask, so qmaild can read it under sudo. A FILE named
 morercpthosts or relaymailfrom is a control file: it is compiled as qmail-cdb
 does (lower-cased lines, empty values), byte for byte what cdbmake writes.
 
-With no FILE, rebuild every rules file named tcp.* in --tcp-dir whose cdb is
-stale, and then, under the control directory's lock, morercpthosts.cdb and
+With no FILE, rebuild the rules files in --tcp-dir whose cdb is stale: those
+of the tcpserver services (tcp.smtp, tcp.qmtp, tcp.qmqp, tcp.imap, tcp.pop3,
+tcp.poppass), and any other tcp.NAME whose cdb is already there; copies such
+as tcp.smtp.bak or tcp.smtp.2023-01-01 are left alone, and a rules file that
+is not a regular file (a FIFO, a link to a device) is an error. Then, under the control directory's lock, morercpthosts.cdb and
 relaymailfrom.cdb in --control-dir when they are stale. Stale means the cdb's
 records differ from what the source compiles to (an edit in the same second,
 or a restored older file, is still caught). --force rebuilds them all. A
@@ -77,10 +80,11 @@ drop drops them.
 EXIT STATUS
   0    every cdb is up to date or was rebuilt
   1    not used
-  100  a source has a syntax error, or --control-dir names no directory, or
-       bad usage; that cdb was left as it was
-  111  a file could not be read or written, or a directory lock was not
-       obtained within --lock-timeout`,
+  100  a source has a syntax error, or --tcp-dir or --control-dir names no
+       directory, or bad usage; that cdb was left as it was
+  111  a file could not be read or written, a directory lock was not
+       obtained within --lock-timeout, or the default --tcp-dir does not
+       exist`,
 		Example: `  # after editing /etc/indimail/tcp/tcp.smtp or control/morercpthosts by hand
   sudo qmailctl cdb
 
@@ -102,11 +106,14 @@ EXIT STATUS
 				if controlDir, err = a.cdbControlDir(cmd.Flags().Changed("control-dir")); err != nil {
 					return err
 				}
+				if err = a.checkTCPDir(cmd); err != nil {
+					return err
+				}
 				if files, err = a.rulesFiles(); err != nil {
 					return err
 				}
 				if len(files) == 0 {
-					fmt.Fprintf(a.stderr, "qmailctl: no tcp.* rules files in %s\n", a.tcpDir)
+					fmt.Fprintf(a.stderr, "qmailctl: no rules files (tcp.smtp, tcp.pop3, ...) in %s\n", a.tcpDir)
 				}
 			}
 			var results []buildResult
@@ -134,7 +141,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "rebuild even when the cdb is up to date")
-	cmd.Flags().StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) or relay-table (IndiMail) to rebuild them, or drop")
+	a.roamingFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array with one object per file")
 	return cmd
 }
@@ -218,7 +225,7 @@ func jobFor(src string) cdbJob {
 // --tcp-dir) under the locks of the directories of the source (which may be
 // a link to another directory) and of its cdb.
 func (a *app) build(src string, always bool) buildResult {
-	j := a.keepRoaming(jobFor(src))
+	j := a.keepRoaming(jobFor(src), "qmailctl cdb --roaming %s "+src)
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return j.failed(badInput(err, "name an existing rules file, or run qmailctl cdb alone to rebuild those in --tcp-dir"))
 	}
@@ -348,9 +355,20 @@ func (a *app) printBuilds(results []buildResult) {
 	}
 }
 
-// rulesFiles lists the tcprules sources in --tcp-dir: tcp.* and tcp*.*
-// (IndiMail's tcp.smtp, tcp.imap, tcp.pop3, ...), not cdbs, temporary or
-// backup files.
+// tcpServices are the names after "tcp." of the rules files the tcpserver
+// services of qmail and IndiMail read: tcp.smtp (qmail-smtpd), tcp.qmtp and
+// tcp.qmqp (qmail-qmtpd, qmail-qmqpd), tcp.imap, tcp.pop3 and tcp.poppass
+// (IndiMail's IMAP, POP3 and password services).
+var tcpServices = []string{"smtp", "qmtp", "qmqp", "imap", "pop3", "poppass"}
+
+// rulesFiles lists the tcprules sources `qmailctl cdb` rebuilds in
+// --tcp-dir: tcp.NAME where NAME is one of tcpServices, or any other tcp.NAME
+// (no further dot) whose cdb already exists beside it, an admin's own
+// service compiled once. Backups and copies (tcp.smtp.bak,
+// tcp.smtp.2023-01-01, tcp.smtp.real) never match, so no stray cdb is made
+// beside them. A matching name that is not a regular file (a link to
+// /dev/zero, a FIFO, a directory, a dangling link) is listed all the same:
+// its build reports it (exit 100) rather than skipping it in silence.
 func (a *app) rulesFiles() ([]string, error) {
 	entries, err := os.ReadDir(a.tcpDir)
 	if err != nil {
@@ -358,24 +376,14 @@ func (a *app) rulesFiles() ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, "tcp") || !strings.Contains(name, ".") {
+		svc, ok := strings.CutPrefix(e.Name(), "tcp.")
+		if !ok || svc == "" || strings.ContainsAny(svc, ".~") {
 			continue
 		}
-		// A symbolic link to a rules file counts (configuration management
-		// often links them); directories and devices do not.
-		if fi, err := os.Stat(filepath.Join(a.tcpDir, name)); err != nil || !fi.Mode().IsRegular() {
-			continue
+		path := filepath.Join(a.tcpDir, e.Name())
+		if slices.Contains(tcpServices, svc) || exists(path+".cdb") {
+			files = append(files, path)
 		}
-		ext := name[strings.LastIndexByte(name, '.')+1:]
-		switch ext {
-		case "cdb", "tmp", "bak", "old", "orig", "lock", "swp", "rpmnew", "rpmsave", "dpkg-old", "dpkg-dist", "dpkg-new":
-			continue
-		}
-		if strings.HasSuffix(name, "~") || strings.HasPrefix(name, ".") {
-			continue
-		}
-		files = append(files, filepath.Join(a.tcpDir, name))
 	}
 	sort.Strings(files)
 	return files, nil

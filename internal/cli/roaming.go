@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
@@ -14,13 +16,22 @@ import (
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
-// keepRoaming makes a rules job of `qmailctl cdb` keep the roaming-user
-// records (POP/IMAP-before-SMTP) that IndiMail's update_rules or vpopmail
-// put ahead of the rules in the cdb: rebuilt from the source --roaming names,
-// dropped with --roaming drop, and otherwise the build is refused (exit 100,
-// nothing written) rather than silently taking relaying away from those
-// users.
-func (a *app) keepRoaming(j cdbJob) cdbJob {
+// roamingFlag registers --roaming on a command that rebuilds a rules cdb
+// (qmailctl cdb, tcp add, tcp remove): every such rebuild goes through
+// keepRoaming, so they all take the same choice.
+func (a *app) roamingFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&a.roaming, "roaming", "", "roaming-user records ahead of the rules: open-smtp=FILE (vpopmail) or relay-table (IndiMail) to rebuild them, or drop")
+}
+
+// keepRoaming makes a rules job keep the roaming-user records
+// (POP/IMAP-before-SMTP) that IndiMail's update_rules or vpopmail put ahead
+// of the rules in the cdb: rebuilt from the source --roaming names, dropped
+// with --roaming drop, and otherwise the build is refused (exit 100, nothing
+// written) rather than silently taking relaying away from those users. It is
+// the one rebuild path of a rules cdb: qmailctl cdb and the edit transaction
+// of tcp add/remove both build through it. again is the command to run
+// again with a --roaming choice, with %s where the choice goes.
+func (a *app) keepRoaming(j cdbJob, again string) cdbJob {
 	if j.kind != "tcprules" {
 		return j
 	}
@@ -103,9 +114,9 @@ func (a *app) keepRoaming(j cdbJob) cdbJob {
 			}
 		}
 		if ro != nil {
-			hint := "keep them: qmailctl cdb --roaming open-smtp=FILE " + src + " (vpopmail's open-smtp); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+			hint := "keep them: " + fmt.Sprintf(again, "open-smtp=FILE") + " (vpopmail's open-smtp); drop them (or, if you removed these rules from the top of " + src + " yourself): " + fmt.Sprintf(again, "drop")
 			if ro.Layout == site.LayoutRelayTable {
-				hint = "keep them: qmailctl cdb --roaming relay-table " + src + " (IndiMail's relay table, --relay-db; what update_rules writes); drop them (or, if you removed these rules from the top of " + src + " yourself): qmailctl cdb --roaming drop " + src
+				hint = "keep them: " + fmt.Sprintf(again, "relay-table") + " (IndiMail's relay table, --relay-db; what update_rules writes); drop them (or, if you removed these rules from the top of " + src + " yourself): " + fmt.Sprintf(again, "drop")
 			}
 			// The hint goes in the message: qmailctl cdb prints one error
 			// line per file.

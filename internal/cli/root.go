@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/qmailctl/qmailctl/internal/site"
 )
 
 // app holds what every command shares: streams and global flags.
@@ -92,6 +94,13 @@ func defaultControlDir() string {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// checkTCPDir reports a --tcp-dir that is not a directory as every command
+// does (site.CheckDir): exit 100 naming it when the admin gave it, 111 when
+// the default is missing.
+func (a *app) checkTCPDir(cmd *cobra.Command) error {
+	return site.CheckDir("--tcp-dir", a.tcpDir, cmd.Flags().Changed("tcp-dir"))
 }
 
 // rulesFile is the rules file a tcp command works on: --file, or tcp.smtp in --tcp-dir.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -30,7 +31,10 @@ func (a *app) newTCPCmd() *cobra.Command {
 so a rule that sets RELAYCLIENT lets every client it matches relay.
 
 Edits keep every other line byte for byte, are refused if they would not take
-effect, and recompile the cdb (unless --no-cdb).`,
+effect, and recompile the cdb (unless --no-cdb) exactly as qmailctl cdb does:
+a cdb holding roaming-user records (vpopmail's open-smtp, IndiMail's relay
+table) is not rebuilt without them unless --roaming says how to keep or drop
+them (see qmailctl cdb --help); the edit is refused, nothing written.`,
 		Example: `  qmailctl tcp list
   sudo qmailctl tcp add 10.1.1. allow --relay
   qmailctl tcp explain 10.1.1.5
@@ -38,6 +42,12 @@ effect, and recompile the cdb (unless --no-cdb).`,
 	}
 	var file string
 	cmd.PersistentFlags().StringVar(&file, "file", "", "rules file (default tcp.smtp in --tcp-dir)")
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if file != "" {
+			return site.CheckDir("directory of --file", filepath.Dir(file), true)
+		}
+		return a.checkTCPDir(c)
+	}
 	cmd.AddCommand(a.newTCPListCmd(&file), a.newTCPAddCmd(&file), a.newTCPRemoveCmd(&file),
 		a.newTCPCheckCmd(&file), a.newTCPExplainCmd(&file))
 	return cmd
@@ -305,6 +315,7 @@ same address needs --replace. The cdb is recompiled unless --no-cdb.`,
 	fl.BoolVar(&relay, "relay", false, `let the clients relay: set RELAYCLIENT=""`)
 	fl.BoolVar(&replace, "replace", false, "replace an existing rule for the same address")
 	fl.BoolVar(&noC, "no-cdb", false, "edit the file only; do not recompile the cdb")
+	a.roamingFlag(fl)
 	return cmd
 }
 
@@ -353,6 +364,7 @@ cdb unless --no-cdb.`,
 		},
 	}
 	cmd.Flags().BoolVar(&noC, "no-cdb", false, "edit the file only; do not recompile the cdb")
+	a.roamingFlag(cmd.Flags())
 	return cmd
 }
 
@@ -392,16 +404,10 @@ func (a *app) editRules(file string, compile bool, plan func(path string, src io
 	}
 	var st tcprules.Stats
 	if compile {
-		err := txn.Stage(path+".cdb", func(w *os.File) error {
-			in, err := txn.Open(path) // the staged source: the cdb is what is committed
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			st, _, err = tcprules.WriteCDB(w, path, in, nil)
-			return err
-		})
-		if err != nil {
+		// The rebuild of qmailctl cdb, roaming-user records and all; it
+		// reads the staged source, so the cdb is what is committed.
+		j := a.keepRoaming(tcpJob(path), "run it again with --roaming %s")
+		if st, _, err = j.build(txn); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -141,9 +142,14 @@ func FindRoaming(src, cdbPath string) (*Roaming, error) {
 	return ro, nil
 }
 
-// firstRecord is the first record src compiles to, or nil.
+// firstRecord is the first record src compiles to, or nil. A missing src
+// has no records (tcp add creates it; a cdb beside it may still hold
+// roaming-user records).
 func firstRecord(src string) (*cdb.Record, error) {
 	f, err := safefile.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

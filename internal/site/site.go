@@ -145,7 +145,7 @@ func Load(o Options) (*Site, error) {
 		st.Configs = append(st.Configs, c)
 	}
 	if len(dirs) == 0 {
-		if err := dirExists("--tcp-dir", o.TCPDir, o.TCPDirGiven); err != nil {
+		if err := CheckDir("--tcp-dir", o.TCPDir, o.TCPDirGiven); err != nil {
 			return nil, err
 		}
 		c := &Config{RulesSource: filepath.Join(o.TCPDir, "tcp.smtp"), RulesCDB: filepath.Join(o.TCPDir, "tcp.smtp.cdb"),
@@ -154,7 +154,7 @@ func Load(o Options) (*Site, error) {
 	}
 	for _, c := range st.Configs {
 		given := o.ControlDirGiven || c.ControlDir != o.ControlDir
-		if err := dirExists("--control-dir", c.ControlDir, given); err != nil {
+		if err := CheckDir("--control-dir", c.ControlDir, given); err != nil {
 			if c.ControlDir != o.ControlDir {
 				err.(*MissingError).What = "CONTROLDIR of " + c.EnvFrom
 			}
@@ -270,7 +270,11 @@ func (s *Site) Pick(port string) (c *Config, used string, err error) {
 	return c, used, nil
 }
 
-func dirExists(what, path string, given bool) error {
+// CheckDir is the one answer to a directory qmailctl needs that is not
+// there: a *MissingError (bad input when the admin named it, given; a broken
+// installation when it is a default), naming what gave it ("--tcp-dir"). A
+// dangling link is a missing directory too.
+func CheckDir(what, path string, given bool) error {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
