@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -46,9 +48,22 @@ func cmdLchown(ts *testscript.TestScript, neg bool, args []string) {
 
 // scriptCondition adds [root]: the process runs as root, as under sudo and in
 // CI; the root-only scripts skip on a laptop.
+//
+// [missing:PROG] is true when the peer PROG is not on $PATH, so that
+// "[missing:tcprules] skip" skips on a laptop; under CI a missing peer fails
+// the script instead, as peers.Missing fails a Go test.
 func scriptCondition(cond string) (bool, error) {
 	if cond == "root" {
 		return os.Geteuid() == 0, nil
+	}
+	if prog, ok := strings.CutPrefix(cond, "missing:"); ok {
+		if _, err := exec.LookPath(prog); err == nil {
+			return false, nil
+		}
+		if peers.UnderCI() {
+			return false, fmt.Errorf("%s is not installed; run scripts/install-test-deps.sh", prog)
+		}
+		return true, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
