@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qmailctl/qmailctl/internal/control"
@@ -59,6 +60,44 @@ func TestRunLive(t *testing.T) {
 						t.Errorf("%s RCPT %s from %s: live %q, predicted %q", mta, q.Rcpts[i], q.IP, got, want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestRunLiveControlsMissing: a server that refuses before its greeting
+// (no control/smtpgreeting, no control/me) is an answer, not an error:
+// RunLive returns its refusal, says the server closed the connection, and
+// keeps what it wrote on stderr.
+func TestRunLiveControlsMissing(t *testing.T) {
+	for _, c := range []struct {
+		mta   MTA
+		reply string
+	}{
+		{MTANotqmail, "421 unable to read controls (#4.3.0)"},
+		{MTAIndiMail, "451 Sorry, I'm unable to read controls (#4.3.0)"},
+	} {
+		t.Run(string(c.mta), func(t *testing.T) {
+			smtpd := peers.QmailSMTPD(t, string(c.mta))
+			home := peers.ShortTempDir(t)
+			ctl := filepath.Join(home, "control")
+			if err := os.MkdirAll(ctl, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			argv := []string{smtpd}
+			if c.mta == MTANotqmail {
+				argv[0] = peers.NotqmailAt(t, smtpd, home)
+			}
+			env := map[string]string{"TCPREMOTEIP": "10.1.1.5", "TCPLOCALIP": "127.0.0.1", "CONTROLDIR": ctl}
+			live, err := RunLive(context.Background(), argv, env, nil, "a@example.com", []string{"b@example.net"})
+			if err != nil {
+				t.Fatalf("RunLive: %v", err)
+			}
+			if live.Greeting != c.reply || !live.Closed || live.Last() != c.reply || live.Rcpts[0] != "" {
+				t.Errorf("live session %+v, want greeting %q then closed", live, c.reply)
+			}
+			if c.mta == MTAIndiMail && !strings.Contains(live.Stderr, "unable to read controls") {
+				t.Errorf("IndiMail's stderr %q: want its log line", live.Stderr)
 			}
 		})
 	}
