@@ -234,6 +234,11 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if rc.cfg.LocalIPHost, _, err = relay.ReadLocalIPHost(c.ControlDir); err != nil {
 		return err
 	}
+	hasGreeting, err := relay.HasGreeting(c.ControlDir)
+	if err != nil {
+		return err
+	}
+	rc.cfg.NoGreeting = !hasGreeting
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
 	if err != nil {
 		var ie *relay.InputError
