@@ -56,11 +56,49 @@ func TestRelayTestLive(t *testing.T) {
 				if err != nil || strings.Contains(out.String(), "DIFFERS") || !strings.Contains(out.String(), s.want) {
 					t.Errorf("qmailctl %v: %v (want exit 0 and %q)\n%s%s", s.args, err, s.want, out.String(), errb.String())
 				}
+				if s.name != "no-me" && (!strings.Contains(out.String(), "live: EHLO -> \"250-") || !strings.Contains(out.String(), "live: MAIL FROM:<"+s.args[1]+"> -> 250 ok")) {
+					t.Errorf("qmailctl %v: no EHLO and MAIL replies in\n%s", s.args, out.String())
+				}
 				if strings.Contains(errb.String(), "compiled-in home") {
 					t.Errorf("warns of notqmail's control dir, which is the one read:\n%s", errb.String())
 				}
 			})
 		}
+	}
+}
+
+// TestRelayTestLiveDisagrees: when the server's answer differs from the
+// prediction, relay test --live prints what the server said (here notqmail,
+// whose compiled-in control dir has no me, refusing before greeting), marks
+// the difference, exits 1 and names both control directories.
+func TestRelayTestLiveDisagrees(t *testing.T) {
+	smtpd := peers.QmailSMTPD(t, "notqmail")
+	qmailctl := qmailctlBinary(t)
+	home, elsewhere := peers.ShortTempDir(t), peers.ShortTempDir(t)
+	ctl := filepath.Join(home, "control")
+	copyDir(t, "../../examples/control", ctl)
+	if err := os.MkdirAll(filepath.Join(elsewhere, "control"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := peers.NotqmailAt(t, smtpd, elsewhere)
+	cmd := testexec.Command(t, qmailctl, "--tcp-dir", "../../examples/tcp", "--control-dir", ctl, "relay", "test", "--live", "--mta", "notqmail", "--smtpd", prog,
+		"10.1.1.5", "joe@example.com", "friend@example.net")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit %d (%v), want 1", code, err)
+	}
+	for _, want := range []string{
+		`greets "421 unable to read controls (#4.3.0)"`,
+		`live: RCPT TO:<friend@example.net> -> 421 unable to read controls (#4.3.0) (DIFFERS from the prediction "250 ok")`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	if e := errb.String(); !strings.Contains(e, "compiled-in home") || !strings.Contains(e, filepath.Join(elsewhere, "control")) || !strings.Contains(e, ctl) {
+		t.Errorf("stderr does not name both control dirs:\n%s", e)
 	}
 }
 
