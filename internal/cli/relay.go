@@ -306,6 +306,11 @@ func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, cont
 	if len(o.localIPs) > 0 {
 		local = o.localIPs[0]
 	}
+	// The server may chdir (IndiMail to its home) before it reads
+	// CONTROLDIR: give it the directory's absolute path.
+	if abs, err := filepath.Abs(controlDir); err == nil {
+		controlDir = abs
+	}
 	env := relay.LiveEnv(res, q, local)
 	if old, ok := env["CONTROLDIR"]; ok && !sameDir(old, controlDir) {
 		fmt.Fprintf(a.stderr, "qmailctl: warning: --live: the session's CONTROLDIR=%s is not %s, the control directory relay test read: the server is given CONTROLDIR=%s\n", old, controlDir, controlDir)

@@ -47,9 +47,12 @@ func TestRelayTestLive(t *testing.T) {
 				if mta == "notqmail" {
 					prog = peers.NotqmailAt(t, smtpd, home)
 				}
-				args := append([]string{"--tcp-dir", tcp, "--control-dir", ctl, "relay", "test", "--live", "--mta", mta, "--smtpd", prog,
+				// Relative paths, as an admin types them (the server must
+				// still get its control dir).
+				args := append([]string{"--tcp-dir", "tcp", "--control-dir", "control", "relay", "test", "--live", "--mta", mta, "--smtpd", prog,
 					"--env", "NODNSCHECK=1", "--env", "PENALTY=0"}, s.args...)
 				cmd := testexec.Command(t, qmailctl, args...)
+				cmd.Dir = home
 				var out, errb bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &errb
 				err := cmd.Run()
