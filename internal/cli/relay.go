@@ -357,7 +357,7 @@ func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, cont
 		}
 		fmt.Fprintf(w, "live: RCPT TO:<%s> -> %s (%s)\n", v.Rcpt.Addr, got, mark)
 	}
-	if live.Stderr != "" && (!agree || live.Closed) {
+	if strings.TrimSpace(live.Stderr) != "" && (!agree || live.Closed) {
 		fmt.Fprintf(a.stderr, "live: %s wrote on stderr:\n%s", argv[0], live.Stderr)
 		if !strings.HasSuffix(live.Stderr, "\n") {
 			fmt.Fprintln(a.stderr)
