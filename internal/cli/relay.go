@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -233,6 +234,11 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 	if rc.cfg.LocalIPHost, _, err = relay.ReadLocalIPHost(c.ControlDir); err != nil {
 		return err
 	}
+	hasGreeting, err := relay.HasGreeting(c.ControlDir)
+	if err != nil {
+		return err
+	}
+	rc.cfg.NoGreeting = !hasGreeting
 	res, err := relay.Decide(cmd.Context(), &rc.cfg, q)
 	if err != nil {
 		var ie *relay.InputError
@@ -263,7 +269,7 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 		fmt.Fprintf(a.stderr, "qmailctl: warning: %s\n", w)
 	}
 	if o.live {
-		return a.relayLive(cmd, o, c.Service, res, q)
+		return a.relayLive(cmd, o, c.Service, c.ControlDir, mta, res, q)
 	}
 	if !res.Accepted() {
 		return errNo
@@ -272,9 +278,12 @@ func (a *app) relayTest(cmd *cobra.Command, o relayOpts, args []string) error {
 }
 
 // relayLive runs the installed qmail-smtpd for the session (relay test
-// --live) and compares its RCPT replies with the prediction: exit 0 only
-// when every one agrees.
-func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, res *relay.Result, q relay.Query) error {
+// --live) and compares its replies with the prediction: exit 0 only when
+// every RCPT reply agrees. controlDir is the control directory the
+// prediction read; the server is given it as CONTROLDIR (IndiMail reads
+// its control files there; notqmail's is compiled in, so relayLive warns
+// when that one differs).
+func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, controlDir string, mta relay.MTA, res *relay.Result, q relay.Query) error {
 	if res.Dropped {
 		fmt.Fprintln(a.stderr, "live: not run: tcpserver drops this connection before qmail-smtpd starts")
 		return nil
@@ -297,7 +306,24 @@ func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, res 
 	if len(o.localIPs) > 0 {
 		local = o.localIPs[0]
 	}
-	live, err := relay.RunLive(cmd.Context(), argv, relay.LiveEnv(res, q, local), cred, q.From, q.Rcpts)
+	// The server may chdir (IndiMail to its home) before it reads
+	// CONTROLDIR: give it the directory's absolute path.
+	if abs, err := filepath.Abs(controlDir); err == nil {
+		controlDir = abs
+	}
+	env := relay.LiveEnv(res, q, local)
+	if old, ok := env["CONTROLDIR"]; ok && !sameDir(old, controlDir) {
+		fmt.Fprintf(a.stderr, "qmailctl: warning: --live: the session's CONTROLDIR=%s is not %s, the control directory relay test read: the server is given CONTROLDIR=%s\n", old, controlDir, controlDir)
+	}
+	env["CONTROLDIR"] = controlDir
+	if mta == relay.MTANotqmail {
+		// notqmail chdirs to its compiled-in home (conf-qmail), which an
+		// install puts its programs under: HOME/bin/qmail-smtpd.
+		if home := filepath.Dir(filepath.Dir(argv[0])); !sameDir(filepath.Join(home, "control"), controlDir) {
+			fmt.Fprintf(a.stderr, "qmailctl: warning: --live: notqmail reads its control files from its compiled-in home, presumably %s (the parent of %s's directory), not from %s, which the prediction read: the replies may differ for that reason alone\n", filepath.Join(home, "control"), argv[0], controlDir)
+		}
+	}
+	live, err := relay.RunLive(cmd.Context(), argv, env, cred, q.From, q.Rcpts)
 	if err != nil {
 		return fmt.Errorf("--live: %w", err)
 	}
@@ -306,11 +332,24 @@ func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, res 
 		w = a.stderr // stdout is the JSON object
 	}
 	fmt.Fprintf(w, "live: %s greets %q\n", argv[0], live.Greeting)
+	if live.Helo != "" {
+		fmt.Fprintf(w, "live: EHLO -> %q\n", live.Helo)
+	}
+	if live.Mail != "" {
+		fmt.Fprintf(w, "live: MAIL FROM:<%s> -> %s\n", res.From.Addr, live.Mail)
+		if !strings.HasPrefix(live.Mail, "2") && mta != relay.MTANotqmail && env["NODNSCHECK"] == "" {
+			fmt.Fprintln(w, "live: note: IndiMail refuses MAIL FROM whose domain has no MX or A record unless NODNSCHECK is set, which relay test does not model: add --env NODNSCHECK=1 to compare the relay decision alone")
+		}
+	}
+	last := live.Last()
+	if live.Closed {
+		fmt.Fprintf(w, "live: the server closed the connection after %q: that is its answer to every later command\n", last)
+	}
 	agree := true
 	for i, v := range res.Recipients {
-		got, want := "", v.Actual().Reply
-		if i < len(live.Rcpts) {
-			got = live.Rcpts[i]
+		got, want := live.Rcpts[i], v.Actual().Reply
+		if got == "" && live.Closed {
+			got = last
 		}
 		mark := "agrees"
 		if got != want {
@@ -318,11 +357,34 @@ func (a *app) relayLive(cmd *cobra.Command, o relayOpts, svc *site.Service, res 
 		}
 		fmt.Fprintf(w, "live: RCPT TO:<%s> -> %s (%s)\n", v.Rcpt.Addr, got, mark)
 	}
+	if strings.TrimSpace(live.Stderr) != "" && (!agree || live.Closed) {
+		fmt.Fprintf(a.stderr, "live: %s wrote on stderr:\n%s", argv[0], live.Stderr)
+		if !strings.HasSuffix(live.Stderr, "\n") {
+			fmt.Fprintln(a.stderr)
+		}
+	}
 	if !agree {
 		fmt.Fprintln(a.stderr, "qmailctl: warning: the live server disagrees with relay test's prediction: please report it with this output")
 		return errNo
 	}
 	return nil
+}
+
+// sameDir reports whether a and b name the same directory, symbolic links
+// resolved where they exist.
+func sameDir(a, b string) bool {
+	ea, err1 := filepath.Abs(a)
+	eb, err2 := filepath.Abs(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if r, err := filepath.EvalSymlinks(ea); err == nil {
+		ea = r
+	}
+	if r, err := filepath.EvalSymlinks(eb); err == nil {
+		eb = r
+	}
+	return ea == eb
 }
 
 // chooseMTA picks the server relay test models: --mta, else what the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -74,4 +75,20 @@ func auditLocalIP(in *AuditInput, rh *ControlInput, add func(check string, sev d
 			fmt.Sprintf("mail to user@[one of this server's addresses] is rewritten to user@%s, from %s, which rcpthosts does not list: it is refused for clients without relay rights", in.LocalIPHost, what),
 			"qmailctl rcpthosts add "+diag.ShellQuote(in.LocalIPHost)+" if mail to address literals should be accepted")
 	}
+}
+
+// HasGreeting reports whether qmail-smtpd finds a greeting in controlDir:
+// control/smtpgreeting, else control/me. Without either it refuses every
+// session (ControlsRefusal).
+func HasGreeting(controlDir string) (bool, error) {
+	for _, name := range []string{"smtpgreeting", "me"} {
+		_, err := os.Stat(filepath.Join(controlDir, name))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("read %s: %w", filepath.Join(controlDir, name), err)
+		}
+	}
+	return false, nil
 }

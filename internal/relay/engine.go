@@ -182,6 +182,9 @@ func (e *engine) run(ctx context.Context, actual bool) (*runState, error) {
 	if s.refusal == nil {
 		e.rblsmtpd(s, &w) // rblsmtpd.go
 	}
+	if s.refusal == nil {
+		e.controls(s)
+	}
 	switch {
 	case s.refusal != nil:
 	case e.notqmail():
@@ -301,6 +304,33 @@ func (e *engine) connect(s *runState, w *warnings) error {
 		s.ruleVars[v.Name] = v
 	}
 	return nil
+}
+
+// ControlsRefusal is what the server answers, then exits, when it cannot
+// read its greeting: both servers read control/smtpgreeting, else the
+// first line of control/me, at startup, and treat neither existing as
+// unreadable controls (notqmail's setup: control_rldef of smtpgreeting
+// with flagme; IndiMail's open_control_files1: control_readfile of
+// smtpgreeting with flagme). The session ends before the greeting, so this
+// line is its answer to every command.
+func ControlsRefusal(mta MTA) string {
+	if mta == MTANotqmail {
+		return "421 unable to read controls (#4.3.0)"
+	}
+	return "451 Sorry, I'm unable to read controls (#4.3.0)"
+}
+
+// controls models the refusal before the greeting when the server has no
+// greeting to give (Config.NoGreeting).
+func (e *engine) controls(s *runState) {
+	if !e.cfg.NoGreeting {
+		return
+	}
+	file := joinPath(e.cfg.ControlDir, "smtpgreeting")
+	st := Step{Phase: "connect", Number: 1, Step: StepGreeting, File: file, Result: "refuse", Matched: true,
+		Detail: "neither control/smtpgreeting nor control/me exists: qmail-smtpd answers the reply below to the connection and exits; write the host's name to control/me"}
+	idx := s.add(st)
+	s.refusal = &refusal{reply: ControlsRefusal(e.cfg.MTA), src: Source{Source: SourceControls, File: file}, step: idx}
 }
 
 // greeting models the greeting-time refusals qmail-smtpd makes from its

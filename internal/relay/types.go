@@ -115,6 +115,9 @@ type Config struct {
 	// LocalIPs are the server's own IPv4 addresses (qmail's ipme: every
 	// interface's address; 0.0.0.0 is always one).
 	LocalIPs []string
+	// NoGreeting: neither control/smtpgreeting nor control/me exists, so
+	// qmail-smtpd refuses the session before its greeting (ControlsRefusal).
+	NoGreeting bool
 
 	// RelayTable answers CHECKRELAY; nil when no relay table is reachable.
 	RelayTable RelayTableFunc
@@ -185,6 +188,7 @@ const (
 	SourceAuthAll          SourceKind = "AUTH_ALL"
 	SourceRelayTable       SourceKind = "relay table"
 	SourceBounce           SourceKind = "bounce"
+	SourceControls         SourceKind = "control files" // smtpgreeting and me both missing
 )
 
 // StepKind names a step of the decision (Step.Step).
