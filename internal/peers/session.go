@@ -7,19 +7,36 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
-// StartTCPServer runs Debian's tcpserver -v -R -H -x cdb on 127.0.0.1
-// with child as the program it runs per connection (/usr/bin/env, to read
-// back the environment a client gets; rblsmtpd ...), and returns the address
-// to connect to. It is ready when tcpserver prints its first "status:" line
-// (after listen), so no waiting loop is needed. tcpserver dies with the test
-// (testexec).
-func StartTCPServer(t testing.TB, cdb string, env []string, child ...string) string {
+// TCPServer is Debian's tcpserver running for a test (StartTCPServer).
+type TCPServer struct {
+	// Addr is where it listens: 127.0.0.1:PORT.
+	Addr string
+	log  childLog
+	stop sync.Once
+	quit func()
+}
+
+// Stop ends tcpserver and waits for it; the test's end does it too.
+func (s *TCPServer) Stop() { s.stop.Do(s.quit) }
+
+// Log is what the programs tcpserver ran wrote to stderr so far, without
+// tcpserver's own -v lines: for a test's failure message.
+func (s *TCPServer) Log() string { return s.log.String() }
+
+// StartTCPServer runs Debian's tcpserver -v -R -H -x cdb on 127.0.0.1 with
+// env (NAME=VALUE, after PATH=/usr/bin:/bin) and child as the program it
+// runs per connection (/usr/bin/env, to read back the environment a client
+// gets; rblsmtpd ...; qmail-smtpd ...). It is ready when tcpserver prints
+// its first "status:" line (after listen), so no waiting loop is needed.
+// tcpserver dies with the test (testexec).
+func StartTCPServer(t testing.TB, cdb string, env []string, child ...string) *TCPServer {
 	t.Helper()
 	tcpserver := Tool(t, "tcpserver")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,18 +59,51 @@ func StartTCPServer(t testing.TB, cdb string, env []string, child ...string) str
 		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if strings.Contains(sc.Text(), "status:") {
-			go io.Copy(io.Discard, stderr) // keep tcpserver from blocking on its log
-			return "127.0.0.1:" + port
+	s := &TCPServer{Addr: "127.0.0.1:" + port, quit: func() { cancel(); cmd.Wait() }}
+	t.Cleanup(s.Stop)
+	ready := make(chan bool, 1)
+	go func() { // reads until tcpserver exits, so it never blocks on its log
+		sc := bufio.NewScanner(stderr)
+		listening := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !listening && strings.Contains(line, "status:") {
+				listening = true
+				ready <- true
+			}
+			s.log.add(line)
 		}
+		if !listening {
+			ready <- false
+		}
+	}()
+	if !<-ready {
+		t.Fatalf("tcpserver did not start on port %s: %s", port, s.log.String())
 	}
-	t.Fatalf("tcpserver did not start on port %s: %s", port, strings.Join(seen, "\n"))
-	return ""
+	return s
+}
+
+// childLog collects the stderr lines of tcpserver's children; tcpserver's
+// own -v lines (status, pid, ok, end) are left out.
+type childLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *childLog) add(l string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	own := strings.HasPrefix(l, "tcpserver: ") &&
+		(strings.Contains(l, "status:") || strings.Contains(l, "pid ") || strings.Contains(l, "ok ") || strings.Contains(l, "end "))
+	if !own {
+		b.lines = append(b.lines, l)
+	}
+}
+
+func (b *childLog) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
 }
 
 // SMTPSession connects to addr from the loopback address ip, sends each of

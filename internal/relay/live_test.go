@@ -8,12 +8,10 @@ import (
 	"math/rand"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +20,6 @@ import (
 	"github.com/qmailctl/qmailctl/internal/peers"
 	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
-	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
 // The live agreement suite runs the real qmail-smtpd of notqmail and of
@@ -81,7 +78,7 @@ func TestLiveAgreement(t *testing.T) {
 					}
 					agreed++
 				}
-				srv.stop()
+				srv.srv.Stop()
 			}
 			t.Logf("%s: %d of %d sessions agree (seed %d)", mta, agreed, n, seed)
 		})
@@ -212,14 +209,12 @@ func (c liveConfig) repro(s liveSession) string {
 
 // liveServer is a tcpserver running one qmail-smtpd on one configuration.
 type liveServer struct {
-	mta    MTA
-	addr   string
-	qdir   string
-	cfg    *Config
-	env    map[string]string
-	cancel context.CancelFunc
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	mta  MTA
+	addr string
+	qdir string
+	cfg  *Config
+	env  map[string]string
+	srv  *peers.TCPServer
 }
 
 const queueStub = `#!/bin/sh
@@ -298,81 +293,12 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 		cfg.LocalIPHost = strings.TrimSpace(l)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	if d, ok := t.Deadline(); ok {
-		ctx, cancel = context.WithDeadline(context.Background(), d)
-	}
-	cmd := testexec.CommandContext(t, ctx, tcpserver, append([]string{"-v", "-R", "-H", "-l", "localhost", "-x", rules + ".cdb", "127.0.0.1", port}, args...)...)
+	var envList []string
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		envList = append(envList, k+"="+v)
 	}
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	s := &liveServer{mta: mta, addr: "127.0.0.1:" + port, qdir: qdir, cfg: cfg, cancel: cancel, cmd: cmd, stderr: &lockedBuffer{}}
-	t.Cleanup(s.stop)
-	// tcpserver -v prints "status: 0/40" once it listens: wait for that
-	// line (or its exit), not for a time.
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		once := false
-		for sc.Scan() {
-			s.stderr.add(sc.Text())
-			if !once && strings.Contains(sc.Text(), "status:") {
-				once = true
-				ready <- true
-			}
-		}
-		if !once {
-			ready <- false
-		}
-	}()
-	if !<-ready {
-		t.Fatalf("tcpserver does not listen on %s: %s", s.addr, s.stderr.String())
-	}
-	return s
-}
-
-// lockedBuffer collects a child's stderr lines for error messages.
-type lockedBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *lockedBuffer) add(l string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !strings.Contains(l, "tcpserver: ") || !strings.Contains(l, "status:") && !strings.Contains(l, "pid ") && !strings.Contains(l, "ok ") && !strings.Contains(l, "end ") {
-		b.lines = append(b.lines, l)
-	}
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
-
-func (s *liveServer) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	s.cmd.Wait()
-	s.cancel = nil
+	srv := peers.StartTCPServer(t, rules+".cdb", envList, args...)
+	return &liveServer{mta: mta, addr: srv.Addr, qdir: qdir, cfg: cfg, srv: srv}
 }
 
 // liveEngineConfig loads the configuration the way relay test does.
@@ -452,7 +378,7 @@ func (s *liveServer) run(t *testing.T, sess liveSession) liveResult {
 		}
 		r, err := readReply(br)
 		if err != nil {
-			t.Fatalf("reply to %q: %v (%q) %s", line, err, r, s.stderr.String())
+			t.Fatalf("reply to %q: %v (%q) %s", line, err, r, s.srv.Log())
 		}
 		return r
 	}
@@ -475,7 +401,7 @@ func (s *liveServer) run(t *testing.T, sess liveSession) liveResult {
 	if ok {
 		if rep := cmd("DATA"); strings.HasPrefix(rep, "354") {
 			if rep := cmd("Subject: live\r\n\r\nlive test\r\n."); !strings.HasPrefix(rep, "250") {
-				t.Fatalf("message not queued: %s %s", rep, s.stderr.String())
+				t.Fatalf("message not queued: %s %s", rep, s.srv.Log())
 			}
 			l := c.LocalAddr().(*net.TCPAddr)
 			env, err := os.ReadFile(filepath.Join(s.qdir, fmt.Sprintf("%s.%d", sess.ip, l.Port)))

@@ -50,7 +50,7 @@ func TestRBLRepliesMatchRblsmtpd(t *testing.T) {
 	const ran = "220 qmail-smtpd ran"
 	for _, opts := range [][]string{{"-t", "5"}, {"-b", "-t", "0"}} {
 		args := append(append([]string{rblsmtpd}, opts...), "/bin/echo", ran)
-		addr := peers.StartTCPServer(t, src+".cdb", nil, args...)
+		addr := peers.StartTCPServer(t, src+".cdb", nil, args...).Addr
 		rbl, err := ParseRBL(rblsmtpd, opts)
 		if err != nil {
 			t.Fatal(err)

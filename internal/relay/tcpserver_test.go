@@ -45,7 +45,7 @@ func TestRealTCPServer(t *testing.T) {
 	}
 	l.Unlock()
 
-	addr := peers.StartTCPServer(t, src+".cdb", nil, "/usr/bin/env")
+	addr := peers.StartTCPServer(t, src+".cdb", nil, "/usr/bin/env").Addr
 
 	r, err := cdb.Open(src + ".cdb")
 	if err != nil {
