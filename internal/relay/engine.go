@@ -260,11 +260,11 @@ func (e *engine) connect(s *runState, w *warnings) error {
 	if rule != nil {
 		src.File, src.Line, src.Rule = cfg.RulesSource, rule.Line, rule.Text
 		st.File, st.Line = cfg.RulesSource, rule.Line
-		if !bytes.Equal(rule.Data(), d.Data) {
+		if !bytes.Equal(rule.Data(), d.Data) && !cfg.RulesStaleKnown {
 			w.add(fmt.Sprintf("%s is stale: %s line %d (%s) differs from the record tcpserver uses (%s); run: qmailctl cdb %s",
 				cfg.RulesCDB, cfg.RulesSource, rule.Line, rule.Text, describeRecord(d), cfg.RulesSource))
 		}
-	} else if cfg.FindRule != nil {
+	} else if cfg.FindRule != nil && !cfg.RulesStaleKnown {
 		w.add(fmt.Sprintf("%s is stale: no rule of %s stores the key %q that tcpserver finds; run: qmailctl cdb %s",
 			cfg.RulesCDB, cfg.RulesSource, d.Key, cfg.RulesSource))
 	}

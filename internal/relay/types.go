@@ -97,6 +97,9 @@ type Config struct {
 	// FindRule maps a cdb key to the first rule of the source storing it
 	// (see FindRule); nil when the source is unknown.
 	FindRule func(key string) (*tcprules.Rule, error)
+	// RulesStaleKnown: the loader has already warned that the rules cdb is
+	// stale, so the trace does not say it again.
+	RulesStaleKnown bool
 
 	RelayClients     *control.File
 	RelayDomains     *control.File

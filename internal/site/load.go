@@ -99,6 +99,7 @@ func (c *Config) OpenRelay() (*Opened, error) {
 		}
 		if o.Rules.Stale() {
 			o.Warnings = append(o.Warnings, fmt.Sprintf("%s is stale (%s); tcpserver uses the cdb, so the lines shown may not be what it applies: run qmailctl cdb %s", c.RulesCDB, o.Rules.Staleness.Reason, c.RulesSource))
+			cfg.RulesStaleKnown = true
 		}
 	}
 
