@@ -171,17 +171,8 @@ func tcpJob(src string) cdbJob {
 			st, err := tcprules.Stale(src, dst, read)
 			return st.Stale(), st.Reason, err
 		},
-		build: func(t *safefile.Txn) (st tcprules.Stats, warns []diag.Problem, err error) {
-			in, err := t.Open(src)
-			if err != nil {
-				return st, nil, err
-			}
-			defer in.Close()
-			err = t.Stage(dst, func(w *os.File) error {
-				st, warns, err = tcprules.WriteCDB(w, src, in, read)
-				return err
-			})
-			return st, warns, unwrapProblem(err)
+		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
+			return tcprules.Build(t, src, dst, read)
 		},
 	}
 }
@@ -195,18 +186,7 @@ func controlJob(kind control.Kind, dir string) cdbJob {
 			return st.Stale(), st.Reason, err
 		},
 		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
-			data, err := safefile.ReadFile(src)
-			if err != nil {
-				return tcprules.Stats{}, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
-			}
-			var (
-				n     int
-				warns []diag.Problem
-			)
-			err = t.Stage(dst, func(w *os.File) error {
-				n, warns, err = control.WriteCDB(w, kind, src, data)
-				return err
-			})
+			n, warns, err := control.Compile(t, kind, dir)
 			return tcprules.Stats{Rules: n, Records: n}, warns, unwrapProblem(err)
 		},
 	}

@@ -61,19 +61,21 @@ func compiled(kind Kind, dir string) (src, dst string, err error) {
 	return filepath.Join(dir, kind.Name()), filepath.Join(dir, name), nil
 }
 
-// Compile builds kind.CDBName() (relaymailfrom.cdb or morercpthosts.cdb) in
-// the control directory dir from its text source, as qmail-cdb does (see
-// Records), atomically through lock, which must hold dir. The source is
-// parsed first for its problems, but a line qmailctl finds invalid is
-// compiled all the same, as qmail-newmrh and IndiMail's qmail-cdb compile
-// it (the servers then match it literally): its problem is returned as a
-// warning. It returns the number of records written and the warnings.
-func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, error) {
+// Compile stages in t kind.CDBName() (relaymailfrom.cdb or morercpthosts.cdb)
+// in the control directory dir, compiled from its text source as t sees it
+// (the staged new source, if the edit staged one), as qmail-cdb does (see
+// WriteCDB). It returns the number of records and the source's warnings.
+func Compile(t *safefile.Txn, kind Kind, dir string) (int, []diag.Problem, error) {
 	src, dst, err := compiled(kind, dir)
 	if err != nil {
 		return 0, nil, err
 	}
-	data, err := safefile.ReadFile(src)
+	in, err := t.Open(src)
+	if err != nil {
+		return 0, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
+	}
+	data, err := io.ReadAll(in)
+	in.Close()
 	if err != nil {
 		return 0, nil, fmt.Errorf("compile %s: %w", kind.CDBName(), err)
 	}
@@ -81,7 +83,7 @@ func Compile(kind Kind, dir string, lock *safefile.Lock) (int, []diag.Problem, e
 		n        int
 		problems []diag.Problem
 	)
-	err = lock.WriteFile(dst, func(f *os.File) error {
+	err = t.Stage(dst, func(f *os.File) error {
 		n, problems, err = WriteCDB(f, kind, src, data)
 		return err
 	})

@@ -35,14 +35,24 @@ func TestRecords(t *testing.T) {
 	}
 }
 
-func lockDir(t *testing.T, dir string) *safefile.Lock {
+// compile runs Compile in a transaction of its own and commits it, as
+// qmailctl cdb does.
+func compile(t *testing.T, kind Kind, dir string) (int, []diag.Problem, error) {
 	t.Helper()
-	l, err := safefile.LockDir(dir, time.Second)
+	src, dst, err := compiled(kind, dir)
 	if err != nil {
-		t.Fatal(err)
+		return Compile(nil, kind, dir) // refused before it touches a file
 	}
-	t.Cleanup(func() { l.Unlock() })
-	return l
+	txn, err := safefile.Begin(time.Second, src, dst)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer txn.Close()
+	n, problems, err := Compile(txn, kind, dir)
+	if err == nil {
+		err = txn.Commit()
+	}
+	return n, problems, err
 }
 
 // cdbmake runs DJB's cdbmake (freecdb) on keys with empty data.
@@ -96,7 +106,7 @@ func TestCompileMatchesCdbmake(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", kind, i), func(t *testing.T) {
 				dir := t.TempDir()
 				os.WriteFile(filepath.Join(dir, kind.Name()), []byte(src), 0o644)
-				n, warns, err := Compile(kind, dir, lockDir(t, dir))
+				n, warns, err := compile(t, kind, dir)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -137,8 +147,7 @@ func TestCompileInvalidSourceAsQmailNewmrh(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "morercpthosts")
 	os.WriteFile(path, []byte(src), 0o644)
-	l := lockDir(t, dir)
-	n, problems, err := Compile(MoreRcptHosts, dir, l)
+	n, problems, err := compile(t, MoreRcptHosts, dir)
 	if err != nil || n != 6 {
 		t.Fatalf("Compile = %d, %v; want 6 records", n, err)
 	}
@@ -151,10 +160,10 @@ func TestCompileInvalidSourceAsQmailNewmrh(t *testing.T) {
 			t.Errorf("no warning for line %d: %v", line, problems)
 		}
 	}
-	if _, _, err := Compile(MoreRcptHosts, t.TempDir(), l); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := compile(t, MoreRcptHosts, t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing source: %v", err)
 	}
-	if _, _, err := Compile(RcptHosts, dir, l); err == nil {
+	if _, _, err := compile(t, RcptHosts, dir); err == nil {
 		t.Error("Compile(rcpthosts) succeeded")
 	}
 
@@ -178,7 +187,7 @@ func TestCompileReturnsWarningsAndKeepsMode(t *testing.T) {
 	cdbPath := filepath.Join(dir, "relaymailfrom.cdb")
 	os.WriteFile(cdbPath, []byte("old"), 0o640)
 	os.Chmod(cdbPath, 0o640)
-	n, warns, err := Compile(RelayMailFrom, dir, lockDir(t, dir))
+	n, warns, err := compile(t, RelayMailFrom, dir)
 	if err != nil || n != 1 || !hasMsg(warns, "matches every sender") {
 		t.Fatalf("Compile = %d, %v, %v", n, warns, err)
 	}
@@ -191,8 +200,6 @@ func TestStale(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "morercpthosts")
 	db := filepath.Join(dir, "morercpthosts.cdb")
-	l := lockDir(t, dir)
-
 	check := func(wantStale bool, wantReason string) {
 		t.Helper()
 		st, err := Stale(MoreRcptHosts, dir)
@@ -209,7 +216,7 @@ func TestStale(t *testing.T) {
 	os.WriteFile(src, []byte("a.example\nb.example\n"), 0o644)
 	check(true, "morercpthosts.cdb does not exist")
 
-	if _, _, err := Compile(MoreRcptHosts, dir, l); err != nil {
+	if _, _, err := compile(t, MoreRcptHosts, dir); err != nil {
 		t.Fatal(err)
 	}
 	check(false, "morercpthosts.cdb matches morercpthosts (2 records)")

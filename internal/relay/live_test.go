@@ -18,7 +18,6 @@ import (
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/peers"
-	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/tcprules"
 )
 
@@ -253,25 +252,16 @@ func startLive(t *testing.T, mta MTA, smtpd, tcpserver string, conf liveConfig) 
 	for name, text := range conf.files {
 		write(filepath.Join(ctl, name), text, 0o644)
 	}
-	l, err := safefile.LockDir(ctl, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, ok := conf.files["morercpthosts"]; ok {
-		if _, _, err := control.Compile(control.MoreRcptHosts, ctl, l); err != nil {
+		if err := compileControl(t, control.MoreRcptHosts, ctl); err != nil {
 			t.Fatalf("compile morercpthosts: %v\n%s", err, conf.files["morercpthosts"])
 		}
 	}
-	l.Unlock()
 	rules := filepath.Join(home, "tcp.smtp")
 	write(rules, conf.rules, 0o644)
-	if l, err = safefile.LockDir(home, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := tcprules.Build(l, rules, rules+".cdb", nil); err != nil {
+	if err := buildCDB(t, rules); err != nil {
 		t.Fatalf("build tcp.smtp: %v\n%s", err, conf.rules)
 	}
-	l.Unlock()
 	queue := filepath.Join(home, "bin", "queue")
 	write(queue, queueStub, 0o755)
 	checkpw := filepath.Join(home, "bin", "checkpassword")

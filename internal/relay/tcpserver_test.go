@@ -36,14 +36,9 @@ func TestRealTCPServer(t *testing.T) {
 	if err := os.WriteFile(src, []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := safefile.LockDir(dir, 5*time.Second)
-	if err != nil {
+	if err := buildCDB(t, src); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tcprules.Build(l, src, src+".cdb", nil); err != nil {
-		t.Fatal(err)
-	}
-	l.Unlock()
 
 	addr := peers.StartTCPServer(t, src+".cdb", nil, "/usr/bin/env").Addr
 
@@ -91,4 +86,35 @@ func TestRealTCPServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildCDB compiles the rules file src into src.cdb in a transaction of its
+// own and commits it, as qmailctl cdb does.
+func buildCDB(t testing.TB, src string) error {
+	t.Helper()
+	txn, err := safefile.Begin(5*time.Second, src, src+".cdb")
+	if err != nil {
+		return err
+	}
+	defer txn.Close()
+	if _, _, err := tcprules.Build(txn, src, src+".cdb", nil); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+// compileControl compiles kind's cdb in the control directory dir in a
+// transaction of its own and commits it, as qmailctl cdb does.
+func compileControl(t testing.TB, kind control.Kind, dir string) error {
+	t.Helper()
+	src, dst := filepath.Join(dir, kind.Name()), filepath.Join(dir, kind.CDBName())
+	txn, err := safefile.Begin(5*time.Second, src, dst)
+	if err != nil {
+		return err
+	}
+	defer txn.Close()
+	if _, _, err := control.Compile(txn, kind, dir); err != nil {
+		return err
+	}
+	return txn.Commit()
 }

@@ -25,22 +25,28 @@ func auditDir(t *testing.T, fs map[string]string, compile []string, modes map[st
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
 	for _, c := range compile {
-		l, err := safefile.LockDir(filepath.Join(dir, filepath.Dir(c)), 0)
+		src := filepath.Join(dir, c)
+		k, _ := control.ParseKind(filepath.Base(c))
+		dst := src + ".cdb"
+		if c != "tcp/tcp.smtp" {
+			dst = filepath.Join(dir, "control", k.CDBName())
+		}
+		txn, err := safefile.Begin(0, src, dst)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch c {
-		case "tcp/tcp.smtp":
-			if _, _, err := tcprules.Build(l, filepath.Join(dir, c), filepath.Join(dir, c+".cdb"), nil); err != nil {
-				t.Fatal(err)
-			}
-		default:
-			k, _ := control.ParseKind(filepath.Base(c))
-			if _, _, err := control.Compile(k, filepath.Join(dir, "control"), l); err != nil {
-				t.Fatal(err)
-			}
+		if c == "tcp/tcp.smtp" {
+			_, _, err = tcprules.Build(txn, src, dst, nil)
+		} else {
+			_, _, err = control.Compile(txn, k, filepath.Join(dir, "control"))
 		}
-		l.Unlock()
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, m := range modes {
 		os.Chmod(filepath.Join(dir, name), m)

@@ -14,23 +14,23 @@ import (
 	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
-// Build compiles the rules file src into dst (normally src + ".cdb") under
-// the caller's lock: the new cdb replaces the old one atomically, or, on a
-// syntax or I/O error, the old one stays exactly as it was.
-// If read is not nil, it counts the bytes of src read so far, for a
-// progress line.
-func Build(l *safefile.Lock, src, dst string, read *atomic.Int64) (Stats, []diag.Problem, error) {
-	f, err := safefile.Open(src)
+// Build stages in t the cdb dst compiled from the rules file src as t sees
+// it (the staged new source, if the edit staged one): the cdb is exactly
+// what will be committed with it, and nothing is visible until t commits.
+// On a syntax error the error is the line's *diag.Problem. If read is not
+// nil, it counts the bytes of src read so far, for a progress line.
+func Build(t *safefile.Txn, src, dst string, read *atomic.Int64) (Stats, []diag.Problem, error) {
+	in, err := t.Open(src)
 	if err != nil {
 		return Stats{}, nil, err
 	}
-	defer f.Close()
+	defer in.Close()
 	var (
 		st    Stats
 		warns []diag.Problem
 	)
-	err = l.WriteFile(dst, func(w *os.File) error {
-		st, warns, err = WriteCDB(w, src, f, read)
+	err = t.Stage(dst, func(w *os.File) error {
+		st, warns, err = WriteCDB(w, src, in, read)
 		return err
 	})
 	return st, warns, unwrapProblem(err)

@@ -6,11 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
-	"github.com/qmailctl/qmailctl/internal/safefile"
 )
 
 // TestLocateAgreesWithFindKey checks the binary search against a plain scan
@@ -31,11 +29,9 @@ func TestLocateAgreesWithFindKey(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "tcp.smtp")
 		os.WriteFile(path, src, 0o644)
-		l, _ := safefile.LockDir(dir, time.Second)
-		if _, _, err := Build(l, path, path+".cdb", nil); err != nil {
+		if err := buildCDB(t, path); err != nil {
 			t.Fatal(err)
 		}
-		l.Unlock()
 		r, err := cdb.Open(path + ".cdb")
 		if err != nil {
 			t.Fatal(err)
@@ -93,9 +89,9 @@ func TestLocateStaleSource(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tcp.smtp")
 	os.WriteFile(path, []byte("10.1.1.:allow\n"), 0o644)
-	l, _ := safefile.LockDir(dir, time.Second)
-	Build(l, path, path+".cdb", nil)
-	l.Unlock()
+	if err := buildCDB(t, path); err != nil {
+		t.Fatal(err)
+	}
 	r, _ := cdb.Open(path + ".cdb")
 	defer r.Close()
 	// The source no longer has the key: no rule is found.

@@ -9,11 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/peers"
-	"github.com/qmailctl/qmailctl/internal/safefile"
 	"github.com/qmailctl/qmailctl/internal/testexec"
 )
 
@@ -45,13 +43,7 @@ func TestLookupMatchesTcprulescheck(t *testing.T) {
 				if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				l, err := safefile.LockDir(dir, time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _, err = Build(l, src, src+".cdb", nil)
-				l.Unlock()
-				if err == nil {
+				if err := buildCDB(t, src); err == nil {
 					cdbs = append(cdbs, src+".cdb")
 					f, _ := Parse(src, []byte(text))
 					for _, r := range f.Rules() {

@@ -34,14 +34,9 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 	if err := os.WriteFile(src, []byte(tcpserverRules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := safefile.LockDir(dir, time.Second)
-	if err != nil {
+	if err := buildCDB(t, src); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Build(l, src, src+".cdb", nil); err != nil {
-		t.Fatal(err)
-	}
-	l.Unlock()
 
 	addr := peers.StartTCPServer(t, src+".cdb", nil, "/usr/bin/env").Addr
 
@@ -86,4 +81,19 @@ func TestTcpserverSeesWhatLookupPredicts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildCDB compiles the rules file src into src.cdb in a transaction of its
+// own and commits it, as qmailctl cdb does.
+func buildCDB(t testing.TB, src string) error {
+	t.Helper()
+	txn, err := safefile.Begin(5*time.Second, src, src+".cdb")
+	if err != nil {
+		return err
+	}
+	defer txn.Close()
+	if _, _, err := Build(txn, src, src+".cdb", nil); err != nil {
+		return err
+	}
+	return txn.Commit()
 }
