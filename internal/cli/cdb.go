@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/control"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/safefile"
@@ -157,7 +158,7 @@ var testStep = func(step string) {}
 // locks of the directories of its source and its cdb.
 type cdbJob struct {
 	kind, src, dst string
-	stale          func() (bool, string, error)
+	stale          func() (cdb.Staleness, error)
 	build          func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error)
 	read           *atomic.Int64 // bytes of src read, for the progress line; nil if not counted
 }
@@ -167,10 +168,7 @@ func tcpJob(src string) cdbJob {
 	dst := src + ".cdb"
 	read := new(atomic.Int64)
 	return cdbJob{kind: "tcprules", src: src, dst: dst, read: read,
-		stale: func() (bool, string, error) {
-			st, err := tcprules.Stale(src, dst, read)
-			return st.Stale(), st.Reason, err
-		},
+		stale: func() (cdb.Staleness, error) { return tcprules.Stale(src, dst, read) },
 		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
 			return tcprules.Build(t, src, dst, read)
 		},
@@ -181,10 +179,7 @@ func tcpJob(src string) cdbJob {
 func controlJob(kind control.Kind, dir string) cdbJob {
 	src, dst := filepath.Join(dir, kind.Name()), filepath.Join(dir, kind.CDBName())
 	return cdbJob{kind: kind.Name(), src: src, dst: dst,
-		stale: func() (bool, string, error) {
-			st, err := control.Stale(kind, dir)
-			return st.Stale(), st.Reason, err
-		},
+		stale: func() (cdb.Staleness, error) { return control.Stale(kind, dir) },
 		build: func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
 			n, warns, err := control.Compile(t, kind, dir)
 			return tcprules.Stats{Rules: n, Records: n}, warns, unwrapProblem(err)
@@ -293,15 +288,15 @@ func (a *app) runJob(j cdbJob, txn *safefile.Txn, always bool) buildResult {
 	r := buildResult{Kind: j.kind, Source: j.src, CDB: j.dst, Problems: []diag.Problem{}}
 	r.Reason = "requested"
 	if !always {
-		stale, why, err := j.stale()
+		st, err := j.stale()
 		if err != nil {
 			return r.fail(err)
 		}
-		if !stale {
+		if !st.Stale() {
 			r.Reason = "up to date"
 			return r
 		}
-		r.Reason = why
+		r.Reason = st.Reason
 	}
 	testStep("cdb: building")
 	st, warns, err := j.build(txn)

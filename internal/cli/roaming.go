@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/qmailctl/qmailctl/internal/cdb"
 	"github.com/qmailctl/qmailctl/internal/diag"
 	"github.com/qmailctl/qmailctl/internal/relaytable"
 	"github.com/qmailctl/qmailctl/internal/safefile"
@@ -49,13 +50,12 @@ func (a *app) keepRoaming(j cdbJob, again string) cdbJob {
 			defer f.Close()
 			return site.RoamingLines(f)
 		}
-		j.stale = func() (bool, string, error) {
+		j.stale = func() (cdb.Staleness, error) {
 			p, err := prefix()
 			if err != nil {
-				return false, "", err
+				return cdb.Staleness{}, err
 			}
-			st, err := site.CompareRoaming(site.LayoutOpenSMTP, src, dst, p)
-			return st.Stale(), st.Reason, err
+			return site.CompareRoaming(site.LayoutOpenSMTP, src, dst, p)
 		}
 		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
 			p, err := prefix()
@@ -82,13 +82,12 @@ func (a *app) keepRoaming(j cdbJob, again string) cdbJob {
 			ips, err := s.RuleIPs(ctx)
 			return site.RelayTableLines(ips), err
 		}
-		j.stale = func() (bool, string, error) {
+		j.stale = func() (cdb.Staleness, error) {
 			p, err := prefix()
 			if err != nil {
-				return false, "", err
+				return cdb.Staleness{}, err
 			}
-			st, err := site.CompareRoaming(site.LayoutRelayTable, src, dst, p)
-			return st.Stale(), st.Reason, err
+			return site.CompareRoaming(site.LayoutRelayTable, src, dst, p)
 		}
 		j.build = func(t *safefile.Txn) (tcprules.Stats, []diag.Problem, error) {
 			p, err := prefix()
